@@ -1,0 +1,163 @@
+// Package ext is spread's public extension API: the only package a JS module
+// such as k6/http or k6/x/http3 imports from spread.
+//
+// A module registers itself at init time under its import path, and the
+// engine asks it for one instance per VU. From the VU it gets the goja
+// runtime, a context cancelled when the VU stops, the VU's state (id,
+// iteration, scenario) once the init context is over, the current tag set,
+// the run's options, the metric registry and a way to push samples.
+//
+// A complete module:
+//
+//	package counter
+//
+//	import (
+//		"time"
+//
+//		"spread.dev/spread/ext"
+//	)
+//
+//	func init() { ext.Register("k6/x/counter", &module{}) }
+//
+//	type module struct{}
+//
+//	func (*module) NewModuleInstance(vu ext.VU) ext.Instance {
+//		m, _ := vu.Metrics().NewMetric("counter_bumps", ext.Counter)
+//		return &instance{vu: vu, bumps: m}
+//	}
+//
+//	type instance struct {
+//		vu    ext.VU
+//		bumps *ext.Metric
+//	}
+//
+//	func (i *instance) Exports() ext.Exports {
+//		return ext.Exports{Named: map[string]any{
+//			"bump": func(n float64) {
+//				if i.vu.State() == nil {
+//					panic(i.vu.Runtime().NewTypeError("bump() is not allowed in the init context"))
+//				}
+//				i.vu.Push(ext.Sample{Metric: i.bumps, Time: time.Now(), Tags: i.vu.Tags(), Value: n})
+//			},
+//		}}
+//	}
+//
+// A script then does `import { bump } from 'k6/x/counter'` (or
+// `import counter from 'k6/x/counter'; counter.bump(1)`).
+package ext
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dop251/goja"
+)
+
+// Module is what an extension registers: a factory of per-VU instances.
+type Module interface {
+	NewModuleInstance(vu VU) Instance
+}
+
+// Instance is one VU's copy of a module.
+type Instance interface {
+	Exports() Exports
+}
+
+// Exports is what `import` gives a script: Named exports become properties
+// of the module object; Default, when set, is the default export (otherwise
+// the default export is the object of named exports, as k6 does).
+type Exports struct {
+	Default any
+	Named   map[string]any
+}
+
+// VU is the engine's view of one virtual user, handed to module instances.
+type VU interface {
+	// Runtime is the VU's JS runtime; only touch it from the VU's goroutine.
+	Runtime() *goja.Runtime
+	// Context is cancelled when the VU is stopped (end of test or abort).
+	Context() context.Context
+	// State is nil while the init context runs, then the VU's live state.
+	State() *State
+	// Tags is a snapshot of the current tag set: CLI/script tags, scenario
+	// tags, `scenario`, and `group` while inside group().
+	Tags() Tags
+	// Push hands samples to the metrics engine and the outputs. It never
+	// blocks for long and is safe from any goroutine.
+	Push(samples ...Sample)
+	// Metrics is the run's metric registry (built-in and custom metrics).
+	Metrics() *Registry
+	// Options are the run's consolidated options (script options + CLI).
+	Options() Options
+	// OnIterationEnd registers fn to run on the VU's goroutine after each
+	// iteration (used e.g. by noVUConnectionReuse).
+	OnIterationEnd(fn func())
+}
+
+// State is what a VU knows about itself outside the init context.
+type State struct {
+	VUID       uint64 // __VU: 1-based id within this process
+	VUIDInTest uint64 // id across all instances (execution segments)
+	Iteration  int64  // __ITER: 0-based iteration of this VU in its scenario
+	Scenario   string // current scenario name
+	Group      string // current group path ("" at root, "::a::b" nested)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Module{}
+)
+
+// Register makes m importable under path ("k6/http", "k6/x/http3", ...).
+// It panics when the path is taken or malformed, as it runs at init time.
+func Register(path string, m Module) {
+	if path != "k6" && !strings.HasPrefix(path, "k6/") {
+		panic(fmt.Sprintf("ext: module path %q must be k6 or start with k6/", path))
+	}
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[path]; dup {
+		panic(fmt.Sprintf("ext: module %q registered twice", path))
+	}
+	registry[path] = m
+}
+
+// Lookup returns the module registered under path.
+func Lookup(path string) (Module, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	m, ok := registry[path]
+	return m, ok
+}
+
+// Registered lists the registered module paths, sorted.
+func Registered() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for p := range registry {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Options holds the run's consolidated options as raw JSON values by key,
+// so each module decodes only the keys it owns.
+type Options map[string]json.RawMessage
+
+// Decode decodes option key into dst; it reports whether the key was set.
+func (o Options) Decode(key string, dst any) (bool, error) {
+	raw, ok := o[key]
+	if !ok || len(raw) == 0 || string(raw) == "null" {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return true, fmt.Errorf("option %s: %w", key, err)
+	}
+	return true, nil
+}

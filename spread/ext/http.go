@@ -1,0 +1,294 @@
+package ext
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// The helpers below are shared by k6/http and k6/x/http3 so both report
+// requests with the same metrics, tags and response shape.
+
+// DefaultPodFrom is where the serving pod's name is read by default: the
+// echo-server's header, else the write-up's FastAPI body {"hostname": ...}.
+const DefaultPodFrom = "header:X-Served-By,json:hostname"
+
+// PodSource is one place to read the pod name from.
+type PodSource struct {
+	Header string // response header name, or
+	JSON   string // top-level JSON body field
+}
+
+// ParsePodFrom parses a podFrom option: a comma-separated list of
+// `header:NAME` and `json:FIELD`, tried in order; "" means the default and
+// "none" turns pod attribution off.
+func ParsePodFrom(spec string) ([]PodSource, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		spec = DefaultPodFrom
+	}
+	if spec == "none" {
+		return nil, nil
+	}
+	var out []PodSource
+	for _, part := range strings.Split(spec, ",") {
+		kind, name, ok := strings.Cut(strings.TrimSpace(part), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("podFrom %q: want header:NAME or json:FIELD, comma-separated", part)
+		}
+		switch kind {
+		case "header":
+			out = append(out, PodSource{Header: name})
+		case "json":
+			out = append(out, PodSource{JSON: name})
+		default:
+			return nil, fmt.Errorf("podFrom %q: unknown source %q (header or json)", part, kind)
+		}
+	}
+	return out, nil
+}
+
+// PodFrom returns the pod that served a response, or "".
+func PodFrom(sources []PodSource, h http.Header, body []byte) string {
+	var doc map[string]json.RawMessage
+	parsed := false
+	for _, s := range sources {
+		if s.Header != "" {
+			if v := h.Get(s.Header); v != "" {
+				return v
+			}
+			continue
+		}
+		if !parsed {
+			parsed = true
+			trimmed := strings.TrimSpace(string(body))
+			if strings.HasPrefix(trimmed, "{") {
+				_ = json.Unmarshal(body, &doc)
+			}
+		}
+		if raw, ok := doc[s.JSON]; ok {
+			var v any
+			if json.Unmarshal(raw, &v) == nil {
+				switch x := v.(type) {
+				case string:
+					return x
+				case float64:
+					return strconv.FormatFloat(x, 'f', -1, 64)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// HTTPTimings are a request's phases, as k6 reports them.
+type HTTPTimings struct {
+	Blocked, Connecting, TLSHandshaking, Sending, Waiting, Receiving time.Duration
+}
+
+// Duration is k6's http_req_duration: sending + waiting + receiving.
+func (t HTTPTimings) Duration() time.Duration { return t.Sending + t.Waiting + t.Receiving }
+
+// HTTPRequestInfo is the request part of a response object.
+type HTTPRequestInfo struct {
+	Method  string
+	URL     string
+	Headers http.Header
+	Body    string
+}
+
+// HTTPResult is one finished (or failed) HTTP request.
+type HTTPResult struct {
+	Start      time.Time
+	Method     string
+	URL        string
+	Name       string // the `name` tag; the URL when empty
+	Status     int    // 0 when the request failed before a response
+	StatusText string // "200 OK"
+	Proto      string // HTTP/1.1, HTTP/2.0, HTTP/3.0
+	Headers    http.Header
+	Body       []byte
+	BodyType   string // "text" (default), "binary" or "none"
+	Timings    HTTPTimings
+	RemoteIP   string
+	RemotePort int
+	TLSVersion string // k6's spelling: tls1.2, tls1.3; "" without TLS
+	Error      string
+	ErrorCode  int
+	Pod        string
+	Expected   bool // the expected_response tag, from the response callback
+	Request    HTTPRequestInfo
+}
+
+// HTTPTags returns the sample tags of r: base (the VU's tags merged with the
+// request's own tags) plus k6's per-request system tags and `pod`.
+func HTTPTags(base Tags, r *HTTPResult) Tags {
+	t := make(Tags, len(base)+12)
+	for k, v := range base {
+		t[k] = v
+	}
+	t["method"] = r.Method
+	t["url"] = r.URL
+	if _, set := t["name"]; !set {
+		t["name"] = r.Name
+		if r.Name == "" {
+			t["name"] = r.URL
+		}
+	}
+	t["status"] = strconv.Itoa(r.Status)
+	t["proto"] = r.Proto
+	t["expected_response"] = strconv.FormatBool(r.Expected)
+	if r.Error != "" {
+		t["error"] = r.Error
+		t["error_code"] = strconv.Itoa(r.ErrorCode)
+	}
+	if r.TLSVersion != "" {
+		t["tls_version"] = r.TLSVersion
+	}
+	t["pod"] = r.Pod
+	return t
+}
+
+// EmitHTTP pushes the standard HTTP samples of one request (http_reqs,
+// the http_req_* trends and http_req_failed) with the given tags.
+func EmitHTTP(vu VU, tags Tags, r *HTTPResult) {
+	reg := vu.Metrics()
+	now := time.Now()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	sample := func(name string, v float64) Sample {
+		return Sample{Metric: reg.Get(name), Time: now, Tags: tags, Value: v}
+	}
+	failed := 0.0
+	if !r.Expected {
+		failed = 1
+	}
+	vu.Push(
+		sample(MetricHTTPReqs, 1),
+		sample(MetricHTTPReqDuration, ms(r.Timings.Duration())),
+		sample(MetricHTTPReqBlocked, ms(r.Timings.Blocked)),
+		sample(MetricHTTPReqConnecting, ms(r.Timings.Connecting)),
+		sample(MetricHTTPReqTLSHandshaking, ms(r.Timings.TLSHandshaking)),
+		sample(MetricHTTPReqSending, ms(r.Timings.Sending)),
+		sample(MetricHTTPReqWaiting, ms(r.Timings.Waiting)),
+		sample(MetricHTTPReqReceiving, ms(r.Timings.Receiving)),
+		sample(MetricHTTPReqFailed, failed),
+	)
+}
+
+// EmitData pushes data_sent / data_received byte counts (counted on the
+// wire by the module) with the given tags; zero counts are skipped.
+func EmitData(vu VU, tags Tags, sent, received int64) {
+	reg := vu.Metrics()
+	now := time.Now()
+	var s []Sample
+	if sent > 0 {
+		s = append(s, Sample{Metric: reg.Get(MetricDataSent), Time: now, Tags: tags, Value: float64(sent)})
+	}
+	if received > 0 {
+		s = append(s, Sample{Metric: reg.Get(MetricDataReceived), Time: now, Tags: tags, Value: float64(received)})
+	}
+	if len(s) > 0 {
+		vu.Push(s...)
+	}
+}
+
+// NewResponseObject builds the JS response object of k6's shape: status,
+// status_text, proto, headers, body, json(selector), timings, remote_ip,
+// remote_port, url, error, error_code, tls_version, request and pod.
+func NewResponseObject(rt *goja.Runtime, r *HTTPResult) *goja.Object {
+	o := rt.NewObject()
+	set := func(k string, v any) { _ = o.Set(k, v) }
+	set("status", r.Status)
+	set("status_text", r.StatusText)
+	set("proto", r.Proto)
+	set("headers", headerObject(rt, r.Headers))
+	switch r.BodyType {
+	case "binary":
+		set("body", rt.NewArrayBuffer(r.Body))
+	case "none":
+		set("body", goja.Null())
+	default:
+		set("body", string(r.Body))
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	timings := rt.NewObject()
+	_ = timings.Set("duration", ms(r.Timings.Duration()))
+	_ = timings.Set("blocked", ms(r.Timings.Blocked))
+	_ = timings.Set("connecting", ms(r.Timings.Connecting))
+	_ = timings.Set("tls_handshaking", ms(r.Timings.TLSHandshaking))
+	_ = timings.Set("sending", ms(r.Timings.Sending))
+	_ = timings.Set("waiting", ms(r.Timings.Waiting))
+	_ = timings.Set("receiving", ms(r.Timings.Receiving))
+	set("timings", timings)
+	set("remote_ip", r.RemoteIP)
+	set("remote_port", r.RemotePort)
+	set("url", r.URL)
+	set("error", r.Error)
+	set("error_code", r.ErrorCode)
+	set("tls_version", r.TLSVersion)
+	set("pod", r.Pod)
+	req := rt.NewObject()
+	_ = req.Set("method", r.Request.Method)
+	_ = req.Set("url", r.Request.URL)
+	_ = req.Set("headers", headerObject(rt, r.Request.Headers))
+	_ = req.Set("body", r.Request.Body)
+	set("request", req)
+	body := r.Body
+	set("json", func(call goja.FunctionCall) goja.Value {
+		var doc any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			panic(rt.NewGoError(fmt.Errorf("response body is not JSON: %w", err)))
+		}
+		if sel := call.Argument(0); !goja.IsUndefined(sel) && !goja.IsNull(sel) {
+			v, ok := SelectJSON(doc, sel.String())
+			if !ok {
+				return goja.Undefined()
+			}
+			return rt.ToValue(v)
+		}
+		return rt.ToValue(doc)
+	})
+	return o
+}
+
+func headerObject(rt *goja.Runtime, h http.Header) *goja.Object {
+	o := rt.NewObject()
+	for k, v := range h {
+		_ = o.Set(http.CanonicalHeaderKey(k), strings.Join(v, ", "))
+	}
+	return o
+}
+
+// SelectJSON walks a decoded JSON document along a dot path ("a.b.0.c"),
+// the common subset of the gjson selectors k6's res.json() accepts.
+func SelectJSON(doc any, path string) (any, bool) {
+	cur := doc
+	for _, key := range strings.Split(path, ".") {
+		switch node := cur.(type) {
+		case map[string]any:
+			v, ok := node[key]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			if key == "#" {
+				return float64(len(node)), true
+			}
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(node) {
+				return nil, false
+			}
+			cur = node[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
