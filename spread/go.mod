@@ -26,3 +26,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+require spread.dev/xk6-http3 v0.0.0
+
+replace spread.dev/xk6-http3 => ../xk6-http3

@@ -1,0 +1,128 @@
+package builtin
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/ext"
+)
+
+type k6Module struct{}
+
+func (k6Module) NewModuleInstance(vu ext.VU) ext.Instance { return &k6Instance{vu: vu} }
+
+type k6Instance struct{ vu ext.VU }
+
+func (k *k6Instance) Exports() ext.Exports {
+	return ext.Exports{Named: map[string]any{
+		"check": k.check,
+		"sleep": k.sleep,
+		"group": k.group,
+		"fail":  k.fail,
+	}}
+}
+
+// check runs each named test against val, pushes one `checks` sample per
+// test and reports whether all passed, as k6's check().
+func (k *k6Instance) check(call goja.FunctionCall) goja.Value {
+	rt := k.vu.Runtime()
+	if k.vu.State() == nil {
+		panic(rt.NewGoError(errors.New("check() is not allowed in the init context")))
+	}
+	val := call.Argument(0)
+	sets := call.Argument(1)
+	if goja.IsUndefined(sets) || goja.IsNull(sets) {
+		panic(rt.NewTypeError("check() needs an object of checks as its second argument"))
+	}
+	obj := sets.ToObject(rt)
+	base := k.vu.Tags()
+	if t := call.Argument(2); !goja.IsUndefined(t) && !goja.IsNull(t) {
+		base = base.Merge(tagsOf(rt, t))
+	}
+	checks := k.vu.Metrics().Get(ext.MetricChecks)
+	all := true
+	for _, name := range obj.Keys() {
+		v := obj.Get(name)
+		ok := v.ToBoolean()
+		if fn, isFn := goja.AssertFunction(v); isFn {
+			res, err := fn(goja.Undefined(), val)
+			if err != nil {
+				panic(err)
+			}
+			ok = res.ToBoolean()
+		}
+		value := 0.0
+		if ok {
+			value = 1
+		} else {
+			all = false
+		}
+		k.vu.Push(ext.Sample{Metric: checks, Time: time.Now(), Tags: base.With("check", name), Value: value})
+	}
+	return rt.ToValue(all)
+}
+
+// sleep pauses the VU; it returns early when the VU's context ends so a
+// stopping test does not wait for sleeps.
+func (k *k6Instance) sleep(secs float64) {
+	if secs <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-k.vu.Context().Done():
+	}
+}
+
+// group runs fn with the group tag set and pushes group_duration.
+func (k *k6Instance) group(name string, fn goja.Callable) goja.Value {
+	rt := k.vu.Runtime()
+	if fn == nil {
+		panic(rt.NewTypeError("group() needs a function as its second argument"))
+	}
+	if strings.Contains(name, "::") {
+		panic(rt.NewTypeError("group name %q may not contain '::'", name))
+	}
+	g, ok := k.vu.(VU)
+	if !ok || k.vu.State() == nil {
+		panic(rt.NewGoError(errors.New("group() is not allowed in the init context")))
+	}
+	_, leave := g.EnterGroup(name)
+	tags := k.vu.Tags()
+	start := time.Now()
+	res, err := func() (goja.Value, error) {
+		defer leave()
+		return fn(goja.Undefined())
+	}()
+	end := time.Now()
+	k.vu.Push(ext.Sample{Metric: k.vu.Metrics().Get(ext.MetricGroupDuration), Time: end, Tags: tags,
+		Value: float64(end.Sub(start)) / float64(time.Millisecond)})
+	if err != nil {
+		panic(err)
+	}
+	return res
+}
+
+// fail throws an error with msg, ending the iteration.
+func (k *k6Instance) fail(msg goja.Value) {
+	s := ""
+	if msg != nil && !goja.IsUndefined(msg) {
+		s = msg.String()
+	}
+	panic(k.vu.Runtime().NewGoError(errors.New(s)))
+}
+
+// tagsOf converts a JS object of tags to strings.
+func tagsOf(rt *goja.Runtime, v goja.Value) map[string]string {
+	o := v.ToObject(rt)
+	out := map[string]string{}
+	for _, key := range o.Keys() {
+		out[key] = o.Get(key).String()
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+// Package js turns a user's script (ES module or TypeScript, with relative
+// imports) into one CommonJS program goja can run, and provides the pieces
+// every VU runtime shares: the require() shim, console, open() and error
+// formatting with positions in the user's own files.
+package js
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dop251/goja"
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// Program is a compiled script, shareable by every VU runtime.
+type Program struct {
+	// Path is the script's absolute path; open() resolves relative to its folder.
+	Path string
+	// Code is the CommonJS bundle with an inline source map.
+	Code string
+	// Prog is the goja program compiled from Code.
+	Prog *goja.Program
+}
+
+// CompileError is a script error found before anything ran (syntax, an
+// import that cannot be resolved); Error() gives "file:line:col: message".
+type CompileError struct {
+	Messages []string
+}
+
+func (e *CompileError) Error() string { return strings.Join(e.Messages, "\n") }
+
+// Compile bundles the script at path (.js, .mjs, .cjs, .ts) with its
+// relative imports; `k6`, `k6/*` and remote
+// URLs stay external for require() at run time.
+func Compile(path string) (*Program, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("script: %w", err)
+	}
+	cwd, _ := os.Getwd()
+	res := api.Build(api.BuildOptions{
+		EntryPoints:       []string{abs},
+		Bundle:            true,
+		Write:             false,
+		Format:            api.FormatCommonJS,
+		Platform:          api.PlatformNeutral,
+		Target:            api.ES2017,
+		Sourcemap:         api.SourceMapExternal,
+		SourcesContent:    api.SourcesContentExclude,
+		External:          []string{"k6", "k6/*", "https://*", "http://*"},
+		AbsWorkingDir:     cwd,
+		Outfile:           filepath.Join(cwd, "__spread_bundle.js"),
+		LogLevel:          api.LogLevelSilent,
+		MainFields:        []string{"module", "main"},
+		ResolveExtensions: []string{".ts", ".js", ".mjs", ".cjs", ".json"},
+		Loader: map[string]api.Loader{
+			".js": api.LoaderJS, ".mjs": api.LoaderJS, ".cjs": api.LoaderJS,
+			".ts": api.LoaderTS, ".json": api.LoaderJSON,
+		},
+		Supported: map[string]bool{
+			// goja runs these natively; keeping them avoids esbuild's helpers
+			// and keeps positions in source maps simpler.
+			"async-await": true, "generator": true, "arrow": true,
+		},
+	})
+	if len(res.Errors) > 0 {
+		return nil, &CompileError{Messages: formatMessages(res.Errors, cwd)}
+	}
+	if len(res.OutputFiles) == 0 {
+		return nil, errors.New("script: esbuild produced no output")
+	}
+	var code string
+	var smap []byte
+	for _, f := range res.OutputFiles {
+		switch {
+		case strings.HasSuffix(f.Path, ".js.map"):
+			smap = f.Contents
+		case strings.HasSuffix(f.Path, ".js"):
+			code = string(f.Contents)
+		}
+	}
+	code, err = inlineSourceMap(code, smap, cwd, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("script: source map: %w", err)
+	}
+	prog, err := goja.Compile(displayPath(abs, cwd), code, false)
+	if err != nil {
+		// esbuild accepted it, goja did not: report in the user's terms as
+		// far as we can (goja's error carries the mapped position).
+		return nil, &CompileError{Messages: []string{err.Error()}}
+	}
+	return &Program{Path: abs, Code: code, Prog: prog}, nil
+}
+
+// formatMessages renders esbuild messages as "file:line:col: text".
+func formatMessages(msgs []api.Message, cwd string) []string {
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Location == nil {
+			out = append(out, m.Text)
+			continue
+		}
+		l := m.Location
+		file := l.File
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(cwd, file)
+		}
+		out = append(out, fmt.Sprintf("%s:%d:%d: %s", displayPath(file, cwd), l.Line, l.Column+1, m.Text))
+	}
+	return out
+}
+
+// displayPath shows a path relative to the working directory when it is
+// inside it, as users typed it, else absolute.
+func displayPath(abs, cwd string) string {
+	if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return abs
+}
+
+// inlineSourceMap rewrites the map's sources relative to the script's
+// folder (goja resolves them against the program name, the script's path)
+// and appends the map to code as a data URL.
+func inlineSourceMap(code string, smap []byte, outDir, scriptDir string) (string, error) {
+	if i := strings.LastIndex(code, "//# sourceMappingURL="); i >= 0 {
+		code = code[:i]
+	}
+	if len(smap) == 0 {
+		return code, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(smap, &m); err != nil {
+		return "", err
+	}
+	if srcs, ok := m["sources"].([]any); ok {
+		for i, s := range srcs {
+			str, _ := s.(string)
+			abs := filepath.Join(outDir, filepath.FromSlash(str))
+			if rel, err := filepath.Rel(scriptDir, abs); err == nil {
+				srcs[i] = filepath.ToSlash(rel)
+			}
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return code + "//# sourceMappingURL=data:application/json;base64," + base64.StdEncoding.EncodeToString(b) + "\n", nil
+}

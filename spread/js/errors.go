@@ -1,0 +1,78 @@
+package js
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// ErrorText renders a script error for the user: the message and the JS
+// stack with positions in the user's files (mapped by the source map),
+// without goja's or Go's internals.
+func ErrorText(err error) string {
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		s := ex.String()
+		// goja appends the bytecode offset "(123)" to each position; k6
+		// users see it too, but it only adds noise.
+		// Frames of Go functions ("(native)") name spread's internals, not
+		// the user's code; GoError is goja's name for an error from Go.
+		var lines []string
+		for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+			if strings.HasSuffix(line, "(native)") {
+				continue
+			}
+			lines = append(lines, trimPC(line))
+		}
+		if len(lines) > 0 {
+			lines[0] = strings.TrimPrefix(lines[0], "GoError: ")
+		}
+		return strings.Join(lines, "\n")
+	}
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) {
+		if v, ok := ie.Value().(error); ok {
+			return v.Error()
+		}
+		return ie.String()
+	}
+	return err.Error()
+}
+
+// trimPC drops goja's trailing "(N)" program counter from a stack line.
+func trimPC(line string) string {
+	if !strings.HasSuffix(line, ")") {
+		return line
+	}
+	end := len(line) - 1
+	if strings.HasSuffix(line, "))") {
+		end = len(line) - 2
+	}
+	i := strings.LastIndexByte(line[:end], '(')
+	if i < 0 || i >= end {
+		return line
+	}
+	for _, c := range line[i+1 : end] {
+		if c < '0' || c > '9' {
+			return line
+		}
+	}
+	return line[:i] + line[end+1:]
+}
+
+// Position returns the "file:line:col" of the frame where err was
+// thrown, or "" when unknown.
+func Position(err error) string {
+	var ex *goja.Exception
+	if !errors.As(err, &ex) {
+		return ""
+	}
+	for _, f := range ex.Stack() {
+		p := f.Position()
+		if p.Filename != "" && p.Line > 0 {
+			return p.String()
+		}
+	}
+	return ""
+}

@@ -1,0 +1,174 @@
+package js
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dop251/goja"
+)
+
+// writeFiles creates files (path → content) in a temp folder.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// run executes a compiled program in a bare runtime and returns its exports.
+func run(t *testing.T, p *Program) (*goja.Runtime, *goja.Object) {
+	t.Helper()
+	rt := goja.New()
+	mod, exp := rt.NewObject(), rt.NewObject()
+	_ = mod.Set("exports", exp)
+	_ = rt.Set("module", mod)
+	_ = rt.Set("exports", exp)
+	_ = rt.Set("require", func(s string) goja.Value {
+		o := rt.NewObject()
+		_ = o.Set("name", s)
+		return o
+	})
+	if _, err := rt.RunProgram(p.Prog); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return rt, mod.Get("exports").ToObject(rt)
+}
+
+func TestCompileBundlesTypeScriptAndKeepsBuiltinsExternal(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.ts": `import { name } from 'k6/x/thing';
+import { twice } from './lib/math.ts';
+import helper from './lib/helper.js';
+type N = number;
+export const options = { vus: twice(2) as N };
+export default function (): string { return name + helper(); }`,
+		"lib/math.ts":   `export function twice(n: number): number { return n * 2; }`,
+		"lib/helper.js": `export default () => '!';`,
+	})
+	p, err := Compile(filepath.Join(dir, "main.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, exp := run(t, p)
+	if got := exp.Get("options").ToObject(rt).Get("vus").ToInteger(); got != 4 {
+		t.Errorf("options.vus = %d, want 4", got)
+	}
+	fn, ok := goja.AssertFunction(exp.Get("default"))
+	if !ok {
+		t.Fatal("no default export")
+	}
+	v, err := fn(goja.Undefined())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.String() != "k6/x/thing!" {
+		t.Errorf("default() = %q, want require()d module name + helper", v)
+	}
+}
+
+func TestCompileErrorsPointToTheUsersFile(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"syntax error in main", map[string]string{"main.js": "export default function () {\n  let x = ;\n}\n"}, "main.js:2:11: "},
+		{"syntax error in import", map[string]string{
+			"main.js":  "import f from './lib/f.js';\nexport default f;\n",
+			"lib/f.js": "export default function () {\n\n  return 1 +* 2;\n}\n"}, "f.js:3:13: "},
+		{"type error in ts syntax", map[string]string{"main.ts": "const x: = 1;\nexport default () => x;\n"}, "main.ts:1:10: "},
+		{"missing relative import", map[string]string{"main.js": "import f from './nope.js';\nexport default f;\n"}, "main.js:1:15: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, tt.files)
+			main := filepath.Join(dir, "main.js")
+			if _, ok := tt.files["main.ts"]; ok {
+				main = filepath.Join(dir, "main.ts")
+			}
+			_, err := Compile(main)
+			var ce *CompileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *CompileError, got %T %v", err, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRuntimeErrorsAreSourceMapped(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.ts":  "import { boom } from './lib/b.ts';\n\ninterface X { a: number }\nexport default function () {\n  const x: X = { a: 1 };\n  boom(x.a);\n}\n",
+		"lib/b.ts": "// a comment\nexport function boom(n: number): void {\n  if (n > 0) {\n    throw new Error('boom ' + n);\n  }\n}\n",
+	})
+	p, err := Compile(filepath.Join(dir, "main.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, exp := run(t, p)
+	fn, _ := goja.AssertFunction(exp.Get("default"))
+	_, err = fn(goja.Undefined())
+	if err == nil {
+		t.Fatal("no exception")
+	}
+	text := ErrorText(err)
+	if !strings.Contains(text, "Error: boom 1") {
+		t.Errorf("message missing: %s", text)
+	}
+	if !strings.Contains(text, "lib/b.ts:4:") || !strings.Contains(text, "main.ts:6:") {
+		t.Errorf("stack not mapped to lib/b.ts:4 and main.ts:6:\n%s", text)
+	}
+	if strings.Contains(text, "))") {
+		t.Errorf("stack has goja's pc suffix left: %s", text)
+	}
+	if pos := Position(err); !strings.Contains(pos, "lib/b.ts:4:") {
+		t.Errorf("Position = %q, want lib/b.ts:4:col", pos)
+	}
+}
+
+func TestTrimPC(t *testing.T) {
+	for in, want := range map[string]string{
+		"\tat f (a.js:2:3(12))":      "\tat f (a.js:2:3)",
+		"\tat a.js:2:3(5)":           "\tat a.js:2:3",
+		"Error: boom (not a pc)":     "Error: boom (not a pc)",
+		"\tat native":                "\tat native",
+		"\tat f (dir(1)/a.js:1:2)":   "\tat f (dir(1)/a.js:1:2)",
+		"\tat f (dir/a.js:10:20(0))": "\tat f (dir/a.js:10:20)",
+	} {
+		if got := trimPC(in); got != want {
+			t.Errorf("trimPC(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFilesOpenIsCachedAndRelative(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"data/a.txt": "hello"})
+	f := NewFiles(dir)
+	b, err := f.Read("data/a.txt")
+	if err != nil || string(b) != "hello" {
+		t.Fatalf("Read = %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data/a.txt"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = f.Read("./data/../data/a.txt")
+	if string(b) != "hello" {
+		t.Errorf("second read not served from the cache: %q", b)
+	}
+	if _, err := f.Read("missing.txt"); err == nil {
+		t.Error("missing file read without error")
+	}
+}

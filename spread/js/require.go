@@ -1,0 +1,132 @@
+package js
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/ext"
+)
+
+// Resolver finds the module for an import path: the engine's builtins
+// first, then the extensions registered with ext.Register.
+type Resolver struct {
+	Builtins map[string]ext.Module
+	// Remote serves the few remote (https://) modules the engine knows
+	// locally; nil for none.
+	Remote func(url string) (ext.Module, bool)
+}
+
+// Lookup returns the module behind path.
+func (r *Resolver) Lookup(path string) (ext.Module, bool) {
+	if m, ok := r.Builtins[path]; ok {
+		return m, true
+	}
+	if strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://") {
+		if r.Remote != nil {
+			return r.Remote(path)
+		}
+		return nil, false
+	}
+	return ext.Lookup(path)
+}
+
+// Known lists every importable module path, sorted.
+func (r *Resolver) Known() []string {
+	out := ext.Registered()
+	for p := range r.Builtins {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Require returns a require() for one VU: each module gets one instance
+// per VU, created at the first import and cached.
+func Require(rt *goja.Runtime, r *Resolver, vu ext.VU) func(string) goja.Value {
+	cache := map[string]goja.Value{}
+	return func(path string) goja.Value {
+		if v, ok := cache[path]; ok {
+			return v
+		}
+		m, ok := r.Lookup(path)
+		if !ok && (strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://")) {
+			panic(rt.NewGoError(fmt.Errorf("remote module %q: spread does not fetch remote code; copy it next to the script and import it by a relative path", path)))
+		}
+		if !ok {
+			panic(rt.NewGoError(fmt.Errorf("unknown module %q (known modules: %v)", path, r.Known())))
+		}
+		v := ExportsValue(rt, m.NewModuleInstance(vu).Exports())
+		cache[path] = v
+		return v
+	}
+}
+
+// ExportsValue turns module exports into the object require() returns:
+// the named exports, plus `default` and `__esModule` when Default is set.
+func ExportsValue(rt *goja.Runtime, e ext.Exports) goja.Value {
+	o := rt.NewObject()
+	for k, v := range e.Named {
+		_ = o.Set(k, v)
+	}
+	if e.Default != nil {
+		_ = o.Set("default", e.Default)
+		_ = o.Set("__esModule", true)
+	}
+	return o
+}
+
+// Files caches what open() read, shared by every VU so 1000 VUs opening
+// the same file hold one copy.
+type Files struct {
+	Dir string // the script's folder; relative paths start here
+
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+// NewFiles returns a cache resolving relative paths against dir.
+func NewFiles(dir string) *Files { return &Files{Dir: dir, files: map[string][]byte{}} }
+
+// Read returns the contents of path (relative to the script's folder).
+func (f *Files) Read(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(f.Dir, path)
+	}
+	path = filepath.Clean(path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.files[path]; ok {
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	f.files[path] = b
+	return b, nil
+}
+
+// Open returns the script's open(path[, "b"]); inInit says whether the VU
+// is still in its init context, the only place open() is allowed.
+func Open(rt *goja.Runtime, files *Files, inInit func() bool) func(string, goja.Value) goja.Value {
+	return func(path string, mode goja.Value) goja.Value {
+		if !inInit() {
+			panic(rt.NewGoError(fmt.Errorf("open() is only available in the init context")))
+		}
+		b, err := files.Read(path)
+		if err != nil {
+			panic(rt.NewGoError(err))
+		}
+		if mode != nil && !goja.IsUndefined(mode) && mode.String() == "b" {
+			// a copy: the ArrayBuffer is the script's to modify.
+			return rt.ToValue(rt.NewArrayBuffer(append([]byte(nil), b...)))
+		}
+		return rt.ToValue(string(b))
+	}
+}

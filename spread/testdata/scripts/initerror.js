@@ -1,0 +1,2 @@
+import { helper } from './lib/broken.js';
+export default function () { helper(); }

@@ -1,0 +1,3 @@
+const table = undefined;
+export const size = table.length;
+export function helper() {}

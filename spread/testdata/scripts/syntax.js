@@ -1,0 +1,4 @@
+import { check } from 'k6';
+export default function () {
+  let x = ;
+}
