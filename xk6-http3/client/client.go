@@ -1,0 +1,545 @@
+// Package client does HTTP/3 load requests over quic-go with an explicit
+// connection policy, which decides the UDP 5-tuples the kernel (and so a
+// Kubernetes Service's conntrack) sees. It knows nothing of JS: the
+// k6/x/http3 module wraps it.
+//
+// Each connection is dialled here (never by http3.Transport), so the
+// client chooses its UDP socket: a socket of its own per connection
+// (a new source port) except in per-request mode with Socket "shared".
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// Request is one HTTP/3 request.
+type Request struct {
+	Method      string
+	URL         string
+	Header      http.Header
+	Body        []byte
+	Timeout     time.Duration // 0 = the Client's Timeout
+	DiscardBody bool          // read the body off the wire but keep none of it
+}
+
+// Timings are a request's phases (see the package README for how the QUIC
+// handshake maps onto Connecting and TLSHandshaking).
+type Timings struct {
+	Blocked, Connecting, TLSHandshaking, Sending, Waiting, Receiving time.Duration
+}
+
+// Result is a finished or failed request.
+type Result struct {
+	Start      time.Time
+	Status     int // 0 when no response arrived
+	StatusText string
+	Proto      string
+	Header     http.Header
+	Body       []byte
+	Timings    Timings
+	RemoteAddr string // server ip:port
+	TLSVersion string
+	Conn       ConnInfo // the connection that carried the (last) attempt
+	NewConn    bool     // that connection was dialled for this request
+	Retries    int      // attempts repeated after a graceful close / GOAWAY
+	BytesSent  int64    // QUIC bytes on the wire attributed to this request
+	BytesRecv  int64
+	ErrorCode  int
+	Error      string
+}
+
+// Stats are a Client's running totals.
+type Stats struct {
+	ConnectionsOpened int64
+	Requests          int64
+	Failed            int64
+	Retries           int64
+}
+
+// Client executes requests under one connection policy; safe for
+// concurrent use (concurrent requests become concurrent streams).
+type Client struct {
+	opts Options
+	tls  *tls.Config
+	quic *quic.Config
+	h3   *http3.Transport // only a factory of ClientConns; it never dials
+
+	connSeq atomic.Uint64
+	rr      atomic.Uint64
+	slots   []*slot // single-connection: 1; multiplexed: Connections
+
+	mu        sync.Mutex
+	closed    bool
+	shared    *quic.Transport // per-request shared socket, opened lazily
+	live      map[*conn]struct{}
+	stats     Stats
+	closedCh  <-chan struct{}
+	closedCtx context.Context // done once Close was called
+	markClose context.CancelFunc
+}
+
+// slot holds the current connection of a long-lived policy; lock is a
+// channel so waiting for a dial honours the request's context.
+type slot struct {
+	lock chan struct{}
+	cur  *conn
+}
+
+// New validates opts and returns a Client; it opens no socket yet.
+func New(opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: o, tls: tlsConf, quic: o.quicConfig(), h3: &http3.Transport{},
+		live: map[*conn]struct{}{}}
+	c.closedCtx, c.markClose = context.WithCancel(context.Background())
+	c.closedCh = c.closedCtx.Done()
+	n := 0
+	switch o.Mode {
+	case SingleConnection:
+		n = 1
+	case Multiplexed:
+		n = o.Connections
+	}
+	for range n {
+		c.slots = append(c.slots, &slot{lock: make(chan struct{}, 1)})
+	}
+	return c, nil
+}
+
+// Options returns the Client's options with defaults filled in.
+func (c *Client) Options() Options { return c.opts }
+
+// Stats returns the Client's running totals.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Close closes every connection and socket; later requests fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.markClose()
+	conns := make([]*conn, 0, len(c.live))
+	for cn := range c.live {
+		conns = append(conns, cn)
+	}
+	shared := c.shared
+	c.mu.Unlock()
+	for _, cn := range conns {
+		cn.close()
+	}
+	if shared != nil {
+		_ = shared.Close()
+		_ = shared.Conn.Close()
+	}
+	return nil
+}
+
+// Do sends req and reads its response. The Result is never nil; err is a
+// *Error (with the Result's ErrorCode) when the request failed.
+func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
+	res := &Result{Start: time.Now(), Proto: "HTTP/3.0"}
+	err := c.do(ctx, req, res)
+	c.mu.Lock()
+	c.stats.Requests++
+	c.stats.Retries += int64(res.Retries)
+	if err != nil {
+		c.stats.Failed++
+	}
+	c.mu.Unlock()
+	if err != nil {
+		e := wrapErr(err)
+		res.ErrorCode, res.Error = e.Code, e.Msg
+		return res, e
+	}
+	return res, nil
+}
+
+func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return invalidURL("invalid URL %q: %v", req.URL, err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return invalidURL("invalid URL %q: HTTP/3 needs an https://host[:port]/ URL", req.URL)
+	}
+	method := strings.ToUpper(req.Method)
+	if method == "" {
+		method = http.MethodGet
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = c.opts.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Close() must also end requests waiting in a dial or on a response.
+	stop := context.AfterFunc(c.closedCtx, cancel)
+	defer stop()
+
+	attemptStart := res.Start
+	var notSent, maybeSent int // retries of each kind so far (+1 after a failure)
+	for {
+		cn, dial, err := c.acquire(ctx, u)
+		acquired := time.Now()
+		if dial != nil {
+			res.Timings.Blocked = dial.start.Sub(attemptStart)
+			res.Timings.Connecting = dial.took
+			res.Timings.TLSHandshaking = dial.took
+		} else {
+			res.Timings.Blocked = acquired.Sub(attemptStart)
+			res.Timings.Connecting, res.Timings.TLSHandshaking = 0, 0
+		}
+		if err != nil {
+			if c.isClosed() {
+				return errClientClosed
+			}
+			return err
+		}
+		res.NewConn = dial != nil
+		err = c.roundTrip(ctx, cn, method, u, req, res, acquired)
+		if c.opts.Mode == PerRequest {
+			cn.retire()
+		} else {
+			cn.release()
+		}
+		if err == nil {
+			return nil
+		}
+		kind := retryable(err, method)
+		switch kind {
+		case retryNotSent:
+			notSent++
+		case retryIdempotent:
+			maybeSent++
+		}
+		if kind == noRetry || c.opts.MaxRetries < 0 || maybeSent > c.opts.MaxRetries ||
+			notSent > maxNotSentRetries || ctx.Err() != nil || c.isClosed() {
+			if c.isClosed() && ctx.Err() != nil {
+				return errClientClosed
+			}
+			return err
+		}
+		// The connection went away before answering: dial its successor
+		// (on a new socket) and send the request again.
+		cn.retire()
+		res.Retries++
+		attemptStart = time.Now()
+	}
+}
+
+func (c *Client) isClosed() bool {
+	select {
+	case <-c.closedCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// dialTiming is when a connection was dialled for a request.
+type dialTiming struct {
+	start time.Time
+	took  time.Duration
+}
+
+// acquire returns the connection for the next request under the policy;
+// dial is set when a new connection was opened for it.
+func (c *Client) acquire(ctx context.Context, u *url.URL) (*conn, *dialTiming, error) {
+	if c.opts.Mode == PerRequest {
+		cn, dt, err := c.open(ctx, u)
+		if err != nil {
+			return nil, dt, err
+		}
+		cn.take()
+		return cn, dt, nil
+	}
+	s := c.slots[0]
+	if len(c.slots) > 1 {
+		s = c.slots[int(c.rr.Add(1)%uint64(len(c.slots)))]
+	}
+	select {
+	case s.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, context.Cause(ctx)
+	}
+	defer func() { <-s.lock }()
+	if s.cur != nil && s.cur.tryTake(time.Now(), c.opts.MaxRequestsPerConnection, c.opts.MaxConnectionAge) {
+		return s.cur, nil, nil
+	}
+	if s.cur != nil {
+		s.cur.retire()
+		s.cur = nil
+	}
+	cn, dt, err := c.open(ctx, u)
+	if err != nil {
+		return nil, dt, err
+	}
+	s.cur = cn
+	cn.take()
+	return cn, dt, nil
+}
+
+// open dials a new connection on the socket the policy calls for.
+func (c *Client) open(ctx context.Context, u *url.URL) (*conn, *dialTiming, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, nil, errClientClosed
+	}
+	c.mu.Unlock()
+	addr, err := resolve(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	dt := &dialTiming{start: time.Now()}
+	var (
+		tr    *quic.Transport
+		owned bool
+	)
+	if c.opts.Mode == PerRequest && c.opts.Socket == SharedSocket {
+		tr, err = c.sharedTransport()
+	} else {
+		tr, err = newSocket()
+		owned = true
+	}
+	if err != nil {
+		return nil, dt, err
+	}
+	cn, err := c.dialConn(ctx, tr, addr, u.Hostname())
+	dt.took = time.Since(dt.start)
+	if err != nil {
+		if owned {
+			closeTransport(tr)
+		}
+		return nil, dt, err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cn.close()
+		if owned {
+			closeTransport(tr)
+		}
+		return nil, dt, errClientClosed
+	}
+	c.live[cn] = struct{}{}
+	c.stats.ConnectionsOpened++
+	c.mu.Unlock()
+	// The watcher is the connection's owner: it forgets the connection and
+	// frees its socket once quic-go closed it, however that happened.
+	go func() {
+		<-cn.q.Context().Done()
+		c.mu.Lock()
+		delete(c.live, cn)
+		c.mu.Unlock()
+		if owned {
+			closeTransport(tr)
+		}
+	}()
+	return cn, dt, nil
+}
+
+// newSocket opens a UDP socket of its own: a new source port.
+func newSocket() (*quic.Transport, error) {
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return nil, fmt.Errorf("open UDP socket: %w", err)
+	}
+	return &quic.Transport{Conn: udp}, nil
+}
+
+func closeTransport(tr *quic.Transport) {
+	_ = tr.Close()
+	_ = tr.Conn.Close()
+}
+
+func (c *Client) sharedTransport() (*quic.Transport, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shared == nil {
+		tr, err := newSocket()
+		if err != nil {
+			return nil, err
+		}
+		c.shared = tr
+	}
+	return c.shared, nil
+}
+
+// resolve returns the UDP address of u's host, IPv4 first (servers often
+// listen on 0.0.0.0 only, while "localhost" may resolve to ::1 first).
+func resolve(ctx context.Context, u *url.URL) (*net.UDPAddr, error) {
+	portStr := u.Port()
+	if portStr == "" {
+		portStr = "443"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, invalidURL("invalid port %q in %s", portStr, u)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		return &net.UDPAddr{IP: ip, Port: port}, nil
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, &Error{Code: CodeDNS, Msg: fmt.Sprintf("lookup %s: %v", host, err), Err: err}
+	}
+	if len(ips) == 0 {
+		return nil, &Error{Code: CodeDNS, Msg: "lookup " + host + ": no address"}
+	}
+	for _, ip := range ips {
+		if ip.IP.To4() != nil {
+			return &net.UDPAddr{IP: ip.IP, Port: port}, nil
+		}
+	}
+	return &net.UDPAddr{IP: ips[0].IP, Port: port, Zone: ips[0].Zone}, nil
+}
+
+// phaseClock records the httptrace events of one request; quic-go calls
+// some hooks from its own goroutines.
+type phaseClock struct {
+	mu               sync.Mutex
+	wrote, firstByte time.Time
+}
+
+func (p *phaseClock) set(t *time.Time) {
+	p.mu.Lock()
+	if t.IsZero() {
+		*t = time.Now()
+	}
+	p.mu.Unlock()
+}
+
+func (p *phaseClock) get() (wrote, firstByte time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wrote, p.firstByte
+}
+
+// roundTrip sends one attempt of req on cn and reads the response into res.
+func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.URL, req *Request, res *Result, acquired time.Time) error {
+	clock := &phaseClock{}
+	trace := &httptrace.ClientTrace{
+		WroteRequest:         func(httptrace.WroteRequestInfo) { clock.set(&clock.wrote) },
+		GotFirstResponseByte: func() { clock.set(&clock.firstByte) },
+	}
+	wireMethod := method
+	if c.opts.ZeroRTT {
+		// Idempotent requests may ride in 0-RTT data when the connection
+		// resumed a session; quic-go falls back to 1-RTT otherwise.
+		switch method {
+		case http.MethodGet:
+			wireMethod = http3.MethodGet0RTT
+		case http.MethodHead:
+			wireMethod = http3.MethodHead0RTT
+		}
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = strings.NewReader(string(req.Body))
+	}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), wireMethod, u.String(), body)
+	if err != nil {
+		return invalidURL("build request: %v", err)
+	}
+	if req.Body != nil {
+		b := req.Body
+		hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }
+	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			hreq.Header.Add(k, v)
+		}
+	}
+	if host := hreq.Header.Get("Host"); host != "" {
+		hreq.Host = host
+	}
+	res.RemoteAddr = cn.q.RemoteAddr().String()
+	defer func() {
+		// attribute the connection's wire bytes and describe it
+		sent, recv := cn.dataDelta()
+		res.BytesSent += sent
+		res.BytesRecv += recv
+		res.Conn = cn.handshakeInfo(ctx)
+	}()
+
+	resp, err := cn.cc.RoundTrip(hreq)
+	if err != nil {
+		wrote, _ := clock.get()
+		if !wrote.IsZero() {
+			res.Timings.Sending = wrote.Sub(acquired)
+			res.Timings.Waiting = time.Since(wrote)
+		} else {
+			res.Timings.Sending = time.Since(acquired)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	res.Status = resp.StatusCode
+	res.StatusText = resp.Status
+	res.Header = resp.Header
+	if resp.TLS != nil {
+		res.TLSVersion = tlsVersion(*resp.TLS)
+	}
+	if req.DiscardBody {
+		_, err = io.Copy(io.Discard, resp.Body)
+	} else {
+		res.Body, err = io.ReadAll(resp.Body)
+	}
+	done := time.Now()
+	wrote, first := clock.get()
+	if wrote.IsZero() || wrote.After(first) {
+		wrote = first // a 0-RTT request may be acknowledged only with its answer
+	}
+	if first.IsZero() {
+		first = done
+		if wrote.IsZero() {
+			wrote = done
+		}
+	}
+	res.Timings.Sending = max(wrote.Sub(acquired), 0)
+	res.Timings.Waiting = max(first.Sub(wrote), 0)
+	res.Timings.Receiving = max(done.Sub(first), 0)
+	if err != nil {
+		e := wrapErr(err)
+		if e.Code == CodeGeneric {
+			e.Code = CodeResponseBodyError
+		}
+		e.Msg = "read response body: " + e.Msg
+		return e
+	}
+	return nil
+}
+
+// ErrClosed reports whether err comes from using a closed Client.
+func ErrClosed(err error) bool { return errors.Is(err, errClientClosed) }
