@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/dop251/goja"
 )
 
 // The helpers below are shared by k6/http and k6/x/http3 so both report
@@ -155,29 +153,43 @@ func HTTPTags(base Tags, r *HTTPResult) Tags {
 	return t
 }
 
+type httpMetrics struct {
+	reqs, duration, blocked, connecting, tlsHandshaking, sending, waiting, receiving, failed *Metric
+}
+
+func (r *Registry) httpSet() *httpMetrics {
+	r.httpOnce.Do(func() {
+		r.http = &httpMetrics{
+			reqs: r.Get(MetricHTTPReqs), duration: r.Get(MetricHTTPReqDuration),
+			blocked: r.Get(MetricHTTPReqBlocked), connecting: r.Get(MetricHTTPReqConnecting),
+			tlsHandshaking: r.Get(MetricHTTPReqTLSHandshaking), sending: r.Get(MetricHTTPReqSending),
+			waiting: r.Get(MetricHTTPReqWaiting), receiving: r.Get(MetricHTTPReqReceiving),
+			failed: r.Get(MetricHTTPReqFailed),
+		}
+	})
+	return r.http
+}
+
 // EmitHTTP pushes the standard HTTP samples of one request (http_reqs,
 // the http_req_* trends and http_req_failed) with the given tags.
 func EmitHTTP(vu VU, tags Tags, r *HTTPResult) {
-	reg := vu.Metrics()
+	m := vu.Metrics().httpSet()
 	now := time.Now()
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	sample := func(name string, v float64) Sample {
-		return Sample{Metric: reg.Get(name), Time: now, Tags: tags, Value: v}
-	}
 	failed := 0.0
 	if !r.Expected {
 		failed = 1
 	}
 	vu.Push(
-		sample(MetricHTTPReqs, 1),
-		sample(MetricHTTPReqDuration, ms(r.Timings.Duration())),
-		sample(MetricHTTPReqBlocked, ms(r.Timings.Blocked)),
-		sample(MetricHTTPReqConnecting, ms(r.Timings.Connecting)),
-		sample(MetricHTTPReqTLSHandshaking, ms(r.Timings.TLSHandshaking)),
-		sample(MetricHTTPReqSending, ms(r.Timings.Sending)),
-		sample(MetricHTTPReqWaiting, ms(r.Timings.Waiting)),
-		sample(MetricHTTPReqReceiving, ms(r.Timings.Receiving)),
-		sample(MetricHTTPReqFailed, failed),
+		Sample{Metric: m.reqs, Time: now, Tags: tags, Value: 1},
+		Sample{Metric: m.duration, Time: now, Tags: tags, Value: ms(r.Timings.Duration())},
+		Sample{Metric: m.blocked, Time: now, Tags: tags, Value: ms(r.Timings.Blocked)},
+		Sample{Metric: m.connecting, Time: now, Tags: tags, Value: ms(r.Timings.Connecting)},
+		Sample{Metric: m.tlsHandshaking, Time: now, Tags: tags, Value: ms(r.Timings.TLSHandshaking)},
+		Sample{Metric: m.sending, Time: now, Tags: tags, Value: ms(r.Timings.Sending)},
+		Sample{Metric: m.waiting, Time: now, Tags: tags, Value: ms(r.Timings.Waiting)},
+		Sample{Metric: m.receiving, Time: now, Tags: tags, Value: ms(r.Timings.Receiving)},
+		Sample{Metric: m.failed, Time: now, Tags: tags, Value: failed},
 	)
 }
 
@@ -196,73 +208,6 @@ func EmitData(vu VU, tags Tags, sent, received int64) {
 	if len(s) > 0 {
 		vu.Push(s...)
 	}
-}
-
-// NewResponseObject builds the JS response object of k6's shape: status,
-// status_text, proto, headers, body, json(selector), timings, remote_ip,
-// remote_port, url, error, error_code, tls_version, request and pod.
-func NewResponseObject(rt *goja.Runtime, r *HTTPResult) *goja.Object {
-	o := rt.NewObject()
-	set := func(k string, v any) { _ = o.Set(k, v) }
-	set("status", r.Status)
-	set("status_text", r.StatusText)
-	set("proto", r.Proto)
-	set("headers", headerObject(rt, r.Headers))
-	switch r.BodyType {
-	case "binary":
-		set("body", rt.NewArrayBuffer(r.Body))
-	case "none":
-		set("body", goja.Null())
-	default:
-		set("body", string(r.Body))
-	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	timings := rt.NewObject()
-	_ = timings.Set("duration", ms(r.Timings.Duration()))
-	_ = timings.Set("blocked", ms(r.Timings.Blocked))
-	_ = timings.Set("connecting", ms(r.Timings.Connecting))
-	_ = timings.Set("tls_handshaking", ms(r.Timings.TLSHandshaking))
-	_ = timings.Set("sending", ms(r.Timings.Sending))
-	_ = timings.Set("waiting", ms(r.Timings.Waiting))
-	_ = timings.Set("receiving", ms(r.Timings.Receiving))
-	set("timings", timings)
-	set("remote_ip", r.RemoteIP)
-	set("remote_port", r.RemotePort)
-	set("url", r.URL)
-	set("error", r.Error)
-	set("error_code", r.ErrorCode)
-	set("tls_version", r.TLSVersion)
-	set("pod", r.Pod)
-	req := rt.NewObject()
-	_ = req.Set("method", r.Request.Method)
-	_ = req.Set("url", r.Request.URL)
-	_ = req.Set("headers", headerObject(rt, r.Request.Headers))
-	_ = req.Set("body", r.Request.Body)
-	set("request", req)
-	body := r.Body
-	set("json", func(call goja.FunctionCall) goja.Value {
-		var doc any
-		if err := json.Unmarshal(body, &doc); err != nil {
-			panic(rt.NewGoError(fmt.Errorf("response body is not JSON: %w", err)))
-		}
-		if sel := call.Argument(0); !goja.IsUndefined(sel) && !goja.IsNull(sel) {
-			v, ok := SelectJSON(doc, sel.String())
-			if !ok {
-				return goja.Undefined()
-			}
-			return rt.ToValue(v)
-		}
-		return rt.ToValue(doc)
-	})
-	return o
-}
-
-func headerObject(rt *goja.Runtime, h http.Header) *goja.Object {
-	o := rt.NewObject()
-	for k, v := range h {
-		_ = o.Set(http.CanonicalHeaderKey(k), strings.Join(v, ", "))
-	}
-	return o
 }
 
 // SelectJSON walks a decoded JSON document along a dot path ("a.b.0.c"),

@@ -102,6 +102,9 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,127}$`)
 type Registry struct {
 	mu      sync.RWMutex
 	metrics map[string]*Metric
+
+	httpOnce sync.Once
+	http     *httpMetrics // looked up once: EmitHTTP runs on every request
 }
 
 // NewRegistry returns a registry holding the built-in metrics.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -123,10 +124,18 @@ const (
 	trendDigits  = 3
 )
 
+// exactLimit is how many values a trend keeps verbatim: up to it,
+// percentiles are exact and interpolated as k6 computes them (short tests
+// match k6 to the digit); beyond it only the histograms answer.
+const exactLimit = 1024
+
 // trendSink keeps exact count, sum, min and max, and HDR histograms for
 // percentiles: one for values >= 0 and, created on the first negative
-// value, one for the magnitudes of negative values.
+// value, one for the magnitudes of negative values. The first exactLimit
+// values are also kept verbatim.
 type trendSink struct {
+	exact    []float64
+	sorted   bool
 	n        int64
 	sum      float64
 	mn, mx   float64
@@ -157,6 +166,12 @@ func (s *trendSink) add(v float64) {
 	}
 	s.n++
 	s.sum += v
+	if s.n <= exactLimit {
+		s.exact = append(s.exact, v)
+		s.sorted = false
+	} else {
+		s.exact = nil
+	}
 	h := s.pos
 	if v < 0 {
 		if s.neg == nil {
@@ -205,6 +220,13 @@ func (s *trendSink) percentile(p float64) float64 {
 	case p >= 100:
 		return s.mx
 	}
+	if s.exact != nil {
+		if !s.sorted {
+			sort.Float64s(s.exact)
+			s.sorted = true
+		}
+		return interpolate(s.exact, p)
+	}
 	var v float64
 	negN := int64(0)
 	if s.neg != nil {
@@ -226,6 +248,18 @@ func (s *trendSink) percentile(p float64) float64 {
 		v = s.mx
 	}
 	return v
+}
+
+// interpolate is k6's percentile of sorted values: linear interpolation
+// between the closest ranks.
+func interpolate(sorted []float64, p float64) float64 {
+	rank := p / 100 * float64(len(sorted)-1)
+	lo := math.Floor(rank)
+	i := int(lo)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (rank-lo)*(sorted[i+1]-sorted[i])
 }
 
 // percentileOf parses "p(N)" for summary stats.

@@ -161,3 +161,30 @@ func TestSinks(t *testing.T) {
 		t.Fatal("empty sinks must read 0")
 	}
 }
+
+// Short runs keep every value, so percentiles are exactly k6's
+// interpolated ones; past exactLimit the histogram answers within 1%.
+func TestTrendExactForShortRuns(t *testing.T) {
+	s := newTrendSink(ext.Time)
+	for _, v := range []float64{5, 1, 4, 2, 3} {
+		s.add(v)
+	}
+	for p, want := range map[float64]float64{50: 3, 90: 4.6, 95: 4.8, 25: 2, 99.9: 4.996} {
+		if got := s.percentile(p); math.Abs(got-want) > 1e-9 {
+			t.Errorf("p(%v) = %v, want %v", p, got, want)
+		}
+	}
+	s.add(0.5) // adding after a read re-sorts
+	if got := s.percentile(0.0001); math.Abs(got-0.5) > 1e-3 {
+		t.Errorf("after add, low percentile = %v", got)
+	}
+	for i := 0; i < exactLimit; i++ {
+		s.add(float64(i))
+	}
+	if s.exact != nil {
+		t.Fatal("exact values kept beyond exactLimit")
+	}
+	if got := s.percentile(50); math.Abs(got-511) > 5.2 {
+		t.Errorf("histogram p(50) = %v, want ~511", got)
+	}
+}

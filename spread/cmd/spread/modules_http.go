@@ -1,0 +1,4 @@
+package main
+
+// Like an xk6 build, spread links the extensions it ships.
+import _ "spread.dev/spread/modules/k6http"

@@ -1,0 +1,80 @@
+package k6http
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseH1Head(t *testing.T) {
+	cases := []struct {
+		name, raw, method string
+		ok                bool
+		status            string
+		header            http.Header
+		length            int64
+		close             bool
+		body              string
+	}{
+		{"common", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Served-By: pod-a\r\nContent-Length: 5\r\n\r\nhello", "GET",
+			true, "200 OK", http.Header{"Content-Type": {"application/json"}, "X-Served-By": {"pod-a"}, "Content-Length": {"5"}}, 5, false, "hello"},
+		{"no reason phrase", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", true, "404", http.Header{"Content-Length": {"0"}}, 0, false, ""},
+		{"lower-case and repeated names", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\nx-a:  v \r\n\r\nok", "GET",
+			true, "200 OK", http.Header{"Content-Length": {"2"}, "Set-Cookie": {"a=1", "b=2"}, "X-A": {"v"}}, 2, false, "ok"},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", "GET",
+			true, "200 OK", http.Header{"Content-Length": {"1"}}, 1, true, "x"},
+		{"HEAD keeps the length", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", "HEAD", true, "200 OK", http.Header{"Content-Length": {"1234"}}, 1234, false, ""},
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", "GET", true, "204 No Content", http.Header{}, 0, false, ""},
+		{"chunked falls back", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+		{"no length falls back", "HTTP/1.1 200 OK\r\n\r\nbody", "GET", false, "", nil, 0, false, ""},
+		{"two lengths fall back", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "GET", false, "", nil, 0, false, ""},
+		{"bad length falls back", "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+		{"HTTP/1.0 falls back", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", "GET", false, "", nil, 0, false, ""},
+		{"1xx falls back", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+		{"folded line falls back", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+		{"incomplete head falls back", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", "GET", false, "", nil, 0, false, ""},
+		{"garbage falls back", "SSH-2.0-OpenSSH\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+		{"short status line falls back", "HTTP/1.1 20\r\n\r\n", "GET", false, "", nil, 0, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			br := bufio.NewReaderSize(strings.NewReader(c.raw), 4096)
+			_, _ = br.Peek(1)
+			resp, ok := parseH1Head(br, c.method)
+			if ok != c.ok {
+				t.Fatalf("ok = %v, want %v", ok, c.ok)
+			}
+			if !ok {
+				if br.Buffered() != len(c.raw) {
+					t.Fatalf("fallback consumed input: %d of %d bytes left", br.Buffered(), len(c.raw))
+				}
+				return
+			}
+			if resp.Status != c.status || !reflect.DeepEqual(resp.Header, c.header) || resp.ContentLength != c.length || resp.Close != c.close {
+				t.Fatalf("got status %q header %v length %d close %v", resp.Status, resp.Header, resp.ContentLength, resp.Close)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || string(body) != c.body {
+				t.Fatalf("body %q, %v", body, err)
+			}
+			// The same bytes through net/http's parser give the same answer.
+			std, err := http.ReadResponse(bufio.NewReader(strings.NewReader(c.raw)), &http.Request{Method: c.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if std.StatusCode != resp.StatusCode || std.Close != resp.Close || !reflect.DeepEqual(std.Header, resp.Header) {
+				t.Fatalf("net/http disagrees: %d %v %v", std.StatusCode, std.Close, std.Header)
+			}
+		})
+	}
+}
+
+func TestFixedBodyShortRead(t *testing.T) {
+	b := &fixedBody{r: bufio.NewReader(strings.NewReader("abc")), left: 10}
+	if _, err := io.ReadAll(b); err != io.ErrUnexpectedEOF {
+		t.Fatalf("err = %v, want unexpected EOF", err)
+	}
+}

@@ -1,0 +1,543 @@
+// Package k6http is spread's `k6/http` module: k6's HTTP API (get, post,
+// request, batch, expectedStatuses, ...) over HTTP/1.1 and HTTP/2, one
+// transport per VU, reporting k6's http_* metrics with a `pod` tag.
+//
+// It is built on spread's extension API only (spread/ext), like any xk6
+// extension. Connection behaviour follows k6's: connections are kept alive
+// across a VU's iterations, noConnectionReuse disables keep-alive,
+// noVUConnectionReuse closes a VU's connections after each iteration, and a
+// request header `Connection: close` closes its connection after the
+// response. Cleartext HTTP/1.1 runs on a small synchronous client (h1.go);
+// HTTPS, with HTTP/2 by ALPN, on net/http's Transport. Options beyond k6's:
+// podFrom (where the serving pod's name is read) and tlsCACerts /
+// $SPREAD_CA_CERT (extra trusted CAs, PEM). See README.md.
+package k6http
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/ext"
+)
+
+func init() { ext.Register("k6/http", &module{}) }
+
+type module struct{}
+
+// NewModuleInstance returns the VU's copy of k6/http. Its client is built
+// at the first request, once the run's options are final.
+func (*module) NewModuleInstance(vu ext.VU) ext.Instance {
+	in := &instance{vu: vu, getenv: os.Getenv}
+	vu.OnIterationEnd(in.iterationEnd)
+	return in
+}
+
+type instance struct {
+	vu     ext.VU
+	getenv func(string) string
+
+	once   sync.Once
+	cfg    *config
+	cli    *client
+	cfgErr error
+
+	callback     *expectedStatuses // nil: k6's default (200-399)
+	callbackNull bool
+
+	// baseHeader is the header of a request without params.headers (the
+	// User-Agent), shared read-only by those requests.
+	baseHeader http.Header
+
+	urls map[string]*url.URL // see parseURL; VU goroutine only
+}
+
+// Exports lists k6/http's functions and constants.
+func (in *instance) Exports() ext.Exports {
+	verb := func(method string, withBody bool) func(goja.FunctionCall) goja.Value {
+		return func(call goja.FunctionCall) goja.Value {
+			body, params := goja.Undefined(), call.Argument(1)
+			if withBody {
+				body, params = call.Argument(1), call.Argument(2)
+			}
+			return in.single(method, call.Argument(0), body, params)
+		}
+	}
+	return ext.Exports{Named: map[string]any{
+		"get":     verb("GET", false),
+		"head":    verb("HEAD", false),
+		"post":    verb("POST", true),
+		"put":     verb("PUT", true),
+		"patch":   verb("PATCH", true),
+		"del":     verb("DELETE", true),
+		"options": verb("OPTIONS", true),
+		"request": func(call goja.FunctionCall) goja.Value {
+			m := call.Argument(0)
+			if goja.IsUndefined(m) || goja.IsNull(m) {
+				in.throw(fmt.Errorf("http.request: the method is required"))
+			}
+			return in.single(strings.ToUpper(m.String()), call.Argument(1), call.Argument(2), call.Argument(3))
+		},
+		"batch":               in.batch,
+		"expectedStatuses":    in.expectedStatuses,
+		"setResponseCallback": in.setResponseCallback,
+		"url":                 in.urlTemplate,
+		"TLS_1_0":             "tls1.0",
+		"TLS_1_1":             "tls1.1",
+		"TLS_1_2":             "tls1.2",
+		"TLS_1_3":             "tls1.3",
+	}}
+}
+
+// throw raises err as a JS exception in the VU.
+func (in *instance) throw(err error) {
+	panic(in.vu.Runtime().NewGoError(err))
+}
+
+// ready returns the VU's client, building it on first use; requests in the
+// init context are refused, as in k6.
+func (in *instance) ready(fn string) *client {
+	if in.vu.State() == nil {
+		panic(in.vu.Runtime().NewTypeError(fmt.Sprintf("http.%s: making HTTP requests in the init context is not supported", fn)))
+	}
+	in.once.Do(func() {
+		in.cfg, in.cfgErr = loadConfig(in.vu.Options(), in.getenv)
+		if in.cfgErr == nil {
+			ua := defaultUserAgent
+			if in.cfg.UserAgent != nil {
+				ua = *in.cfg.UserAgent // "" sends no User-Agent, as in k6
+			}
+			in.baseHeader = http.Header{"User-Agent": {ua}}
+			in.cli = newClient(in.cfg)
+			context.AfterFunc(in.vu.Context(), in.cli.close)
+		}
+	})
+	if in.cfgErr != nil {
+		in.throw(fmt.Errorf("k6/http: %w", in.cfgErr))
+	}
+	return in.cli
+}
+
+// iterationEnd reports bytes of connections that closed unclaimed and, with
+// noVUConnectionReuse, closes the VU's connections so the next iteration
+// dials anew.
+func (in *instance) iterationEnd() {
+	if in.cli == nil {
+		return
+	}
+	if in.cfg.NoVUConnectionReuse {
+		in.cli.closeIdle()
+	}
+	if sent, recv := in.cli.claimPending(); sent > 0 || recv > 0 {
+		ext.EmitData(in.vu, in.vu.Tags(), sent, recv)
+	}
+}
+
+// single runs one http.get/post/.../request call.
+func (in *instance) single(method string, urlArg, body, params goja.Value) goja.Value {
+	cli := in.ready(strings.ToLower(method))
+	rq, err := in.parseRequest(method, urlArg, body, params)
+	if err != nil {
+		in.throw(err)
+	}
+	res := in.run(cli, rq)
+	return in.response(res)
+}
+
+// run executes a parsed request, or reports its invalid URL without
+// sending anything (as k6, no samples for a request never made).
+func (in *instance) run(cli *client, rq *parsed) *ext.HTTPResult {
+	if rq.invalid != nil {
+		return rq.invalid
+	}
+	return cli.do(in.vu, rq.base, rq.request)
+}
+
+// response turns a result into the JS response object, throwing instead
+// when the throw option is on and the request failed.
+func (in *instance) response(res *ext.HTTPResult) goja.Value {
+	if in.cfg != nil && in.cfg.Throw && res.Error != "" {
+		in.throw(fmt.Errorf("%s %s: %s (error_code %d)", res.Method, res.URL, res.Error, res.ErrorCode))
+	}
+	return ext.NewResponseObject(in.vu.Runtime(), res)
+}
+
+func (in *instance) expectedStatuses(call goja.FunctionCall) goja.Value {
+	e, err := parseExpectedStatuses(in.vu.Runtime(), call.Arguments)
+	if err != nil {
+		in.throw(err)
+	}
+	return in.vu.Runtime().ToValue(e)
+}
+
+func (in *instance) setResponseCallback(call goja.FunctionCall) goja.Value {
+	cb, none, err := callbackFrom(call.Argument(0))
+	if err != nil {
+		in.throw(fmt.Errorf("http.setResponseCallback: %w", err))
+	}
+	in.callback, in.callbackNull = cb, none
+	return goja.Undefined()
+}
+
+// urlTemplate is http.url`...${x}...`: the URL, plus a `name` tag with the
+// interpolations replaced by ${} so dynamic URLs group under one name.
+func (in *instance) urlTemplate(call goja.FunctionCall) goja.Value {
+	rt := in.vu.Runtime()
+	strs, ok := call.Argument(0).(*goja.Object)
+	if !ok {
+		in.throw(fmt.Errorf("http.url: use it as a template tag: http.url`https://host/${id}`"))
+	}
+	n := int(strs.Get("length").ToInteger())
+	var u, name strings.Builder
+	for i := 0; i < n; i++ {
+		part := strs.Get(fmt.Sprint(i)).String()
+		u.WriteString(part)
+		name.WriteString(part)
+		if i+1 < n {
+			u.WriteString(call.Argument(i + 1).String())
+			name.WriteString("${}")
+		}
+	}
+	o := rt.NewObject()
+	_ = o.Set("url", u.String())
+	_ = o.Set("name", name.String())
+	s := u.String()
+	_ = o.Set("toString", func() string { return s })
+	return o
+}
+
+// batch runs several requests concurrently within the VU, bounded by the
+// batch and batchPerHost options, and returns their responses in the
+// same shape (array or object) as its argument.
+func (in *instance) batch(call goja.FunctionCall) goja.Value {
+	cli := in.ready("batch")
+	rt := in.vu.Runtime()
+	arg, ok := call.Argument(0).(*goja.Object)
+	if !ok {
+		in.throw(fmt.Errorf("http.batch: want an array or an object of requests"))
+	}
+	var keys []string
+	isArray := arg.ClassName() == "Array"
+	if isArray {
+		n := int(arg.Get("length").ToInteger())
+		for i := 0; i < n; i++ {
+			keys = append(keys, fmt.Sprint(i))
+		}
+	} else {
+		keys = arg.Keys()
+	}
+	reqs := make([]*parsed, len(keys))
+	for i, k := range keys {
+		rq, err := in.parseBatchEntry(arg.Get(k))
+		if err != nil {
+			in.throw(fmt.Errorf("http.batch: request %s: %w", k, err))
+		}
+		reqs[i] = rq
+	}
+	results := in.runBatch(cli, reqs)
+	var out *goja.Object
+	if isArray {
+		vals := make([]any, len(results))
+		for i, r := range results {
+			vals[i] = in.response(r)
+		}
+		out = rt.NewArray(vals...)
+	} else {
+		out = rt.NewObject()
+		for i, k := range keys {
+			_ = out.Set(k, in.response(results[i]))
+		}
+	}
+	return out
+}
+
+// runBatch runs reqs on goroutines owned by this call (it waits for all).
+// A request waits for its host's slot before taking a global one, so a
+// busy host cannot hold global slots it cannot use. For an HTTPS host the
+// VU has not talked to yet, the first request goes alone: once ALPN has
+// chosen HTTP/2, the others multiplex on that one connection instead of
+// each dialing one that would be thrown away.
+func (in *instance) runBatch(cli *client, reqs []*parsed) []*ext.HTTPResult {
+	results := make([]*ext.HTTPResult, len(reqs))
+	limit := in.cfg.Batch
+	if limit <= 0 || limit > len(reqs) {
+		limit = len(reqs)
+	}
+	global := make(chan struct{}, max(limit, 1))
+	type hostSlot struct {
+		sem   chan struct{}
+		probe int           // index of the request that goes first, or -1
+		done  chan struct{} // closed when the probe is done
+	}
+	hosts := map[string]*hostSlot{}
+	for i, rq := range reqs {
+		if rq.invalid != nil {
+			continue
+		}
+		h := rq.url.Host
+		if _, ok := hosts[h]; ok {
+			continue
+		}
+		per := in.cfg.BatchPerHost
+		if per <= 0 || per > len(reqs) {
+			per = len(reqs)
+		}
+		slot := &hostSlot{sem: make(chan struct{}, per), probe: -1}
+		if rq.url.Scheme == "https" && !cli.knowsHost(h) {
+			slot.probe, slot.done = i, make(chan struct{})
+		}
+		hosts[h] = slot
+	}
+	var wg sync.WaitGroup
+	for i, rq := range reqs {
+		if rq.invalid != nil {
+			results[i] = rq.invalid
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slot := hosts[rq.url.Host]
+			if slot.done != nil && slot.probe != i {
+				<-slot.done
+			}
+			slot.sem <- struct{}{}
+			global <- struct{}{}
+			results[i] = cli.do(in.vu, rq.base, rq.request)
+			<-global
+			<-slot.sem
+			if slot.probe == i {
+				close(slot.done)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// parseBatchEntry reads one batch entry: a URL string, an array
+// [method, url, body, params] or an object {method, url, body, params}.
+func (in *instance) parseBatchEntry(v goja.Value) (*parsed, error) {
+	o, ok := v.(*goja.Object)
+	if !ok || isURLObject(o) {
+		return in.parseRequest("GET", v, goja.Undefined(), goja.Undefined())
+	}
+	get := func(k string) goja.Value {
+		x := o.Get(k)
+		if x == nil {
+			return goja.Undefined()
+		}
+		return x
+	}
+	method, u, body, params := get("method"), get("url"), get("body"), get("params")
+	if o.ClassName() == "Array" {
+		method, u, body, params = get("0"), get("1"), get("2"), get("3")
+	}
+	m := "GET"
+	if !goja.IsUndefined(method) && !goja.IsNull(method) {
+		m = strings.ToUpper(method.String())
+	}
+	return in.parseRequest(m, u, body, params)
+}
+
+func isURLObject(o *goja.Object) bool {
+	return o.ClassName() == "Object" && o.Get("url") != nil && o.Get("name") != nil && o.Get("method") == nil
+}
+
+// parsed is a request plus the tags it reports with, or the result of a
+// request that could not be made (invalid URL).
+type parsed struct {
+	*request
+	base    ext.Tags
+	invalid *ext.HTTPResult
+}
+
+// parseRequest turns JS arguments into a request. It runs on the VU's
+// goroutine; the request it returns does not touch the runtime.
+func (in *instance) parseRequest(method string, urlArg, body, params goja.Value) (*parsed, error) {
+	rq := &request{
+		method:    method,
+		timeout:   defaultTimeout,
+		redirects: in.cfg.MaxRedirects,
+		callback:  in.callback,
+		podFrom:   in.cfg.PodFrom,
+	}
+	rq.noCallback = in.callbackNull
+	rq.responseType = "text"
+	if in.cfg.DiscardResponseBodies {
+		rq.responseType = "none"
+	}
+	if urlArg == nil || goja.IsUndefined(urlArg) || goja.IsNull(urlArg) {
+		return nil, fmt.Errorf("http.%s: the URL is required", strings.ToLower(method))
+	}
+	if o, ok := urlArg.(*goja.Object); ok && isURLObject(o) {
+		rq.rawURL = o.Get("url").String()
+		rq.name = o.Get("name").String()
+	} else {
+		rq.rawURL = urlArg.String()
+	}
+	if err := in.parseParams(rq, params); err != nil {
+		return nil, err
+	}
+	if err := in.parseBody(rq, body); err != nil {
+		return nil, err
+	}
+	if rq.header == nil {
+		rq.header = in.baseHeader // shared: nothing writes to a request's header
+	} else if _, set := rq.header["User-Agent"]; !set {
+		rq.header["User-Agent"] = in.baseHeader["User-Agent"]
+	}
+	p := &parsed{request: rq, base: in.vu.Tags()}
+	if len(rq.tags) > 0 {
+		p.base = p.base.Merge(rq.tags)
+	}
+	u, err := in.parseURL(rq.rawURL)
+	if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+		err = fmt.Errorf("unsupported URL %q: want http:// or https:// with a host", rq.rawURL)
+	}
+	if err != nil {
+		msg := err.Error()
+		if ue, ok := err.(*url.Error); ok {
+			msg = ue.Err.Error()
+		}
+		p.invalid = &ext.HTTPResult{Method: method, URL: rq.rawURL, Name: rq.rawURL,
+			Error: "invalid URL: " + msg, ErrorCode: codeInvalidURL, BodyType: rq.responseType,
+			Request: ext.HTTPRequestInfo{Method: method, URL: rq.rawURL, Headers: rq.header}}
+		return p, nil
+	}
+	rq.url = u
+	return p, nil
+}
+
+// urlCacheSize bounds the per-VU cache of parsed URLs: scripts usually hit
+// a handful of URLs, and a script building unique URLs just misses.
+const urlCacheSize = 256
+
+// parseURL parses raw, reusing the result for a URL seen before (requests
+// never modify a parsed URL).
+func (in *instance) parseURL(raw string) (*url.URL, error) {
+	if u, ok := in.urls[raw]; ok {
+		return u, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if in.urls == nil || len(in.urls) >= urlCacheSize {
+		in.urls = make(map[string]*url.URL, 16)
+	}
+	in.urls[raw] = u
+	return u, nil
+}
+
+// parseParams reads the params object: headers, tags, timeout, redirects,
+// responseType, responseCallback and podFrom (spread's).
+func (in *instance) parseParams(rq *request, params goja.Value) error {
+	o, ok := params.(*goja.Object)
+	if !ok {
+		if params == nil || goja.IsUndefined(params) || goja.IsNull(params) {
+			return nil
+		}
+		return fmt.Errorf("params: want an object, got %s", params)
+	}
+	for _, k := range o.Keys() {
+		v := o.Get(k)
+		if v == nil || goja.IsUndefined(v) {
+			continue
+		}
+		switch k {
+		case "headers":
+			if h, ok := v.(*goja.Object); ok {
+				rq.ownHeader()
+				for _, hk := range h.Keys() {
+					rq.header[textproto.CanonicalMIMEHeaderKey(hk)] = []string{h.Get(hk).String()}
+				}
+			}
+		case "tags":
+			if t, ok := v.(*goja.Object); ok {
+				rq.tags = make(map[string]string, len(t.Keys()))
+				for _, tk := range t.Keys() {
+					rq.tags[tk] = t.Get(tk).String()
+				}
+			}
+		case "timeout":
+			d, err := parseTimeout(v)
+			if err != nil {
+				return err
+			}
+			rq.timeout = d
+		case "redirects":
+			if goja.IsNull(v) {
+				continue
+			}
+			n := v.ToInteger()
+			if n < 0 {
+				return fmt.Errorf("params.redirects: must be >= 0, got %d", n)
+			}
+			rq.redirects = int(n)
+		case "responseType":
+			switch rt := v.String(); rt {
+			case "text", "binary", "none":
+				rq.responseType = rt
+			default:
+				return fmt.Errorf("params.responseType: want text, binary or none, got %q", rt)
+			}
+		case "responseCallback":
+			cb, none, err := callbackFrom(v)
+			if err != nil {
+				return err
+			}
+			rq.callback, rq.noCallback = cb, none
+		case "podFrom":
+			src, err := ext.ParsePodFrom(v.String())
+			if err != nil {
+				return fmt.Errorf("params.podFrom: %w", err)
+			}
+			rq.podFrom = src
+		}
+	}
+	return nil
+}
+
+// parseBody reads a request body: a string, an ArrayBuffer or typed array,
+// or an object sent as application/x-www-form-urlencoded.
+func (in *instance) parseBody(rq *request, body goja.Value) error {
+	if body == nil || goja.IsUndefined(body) || goja.IsNull(body) {
+		return nil
+	}
+	rq.hasBody = true
+	switch v := body.Export().(type) {
+	case string:
+		rq.body = []byte(v)
+	case goja.ArrayBuffer:
+		rq.body = append([]byte(nil), v.Bytes()...)
+	case []byte:
+		rq.body = append([]byte(nil), v...)
+	case map[string]any:
+		form := url.Values{}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			form.Set(k, fmt.Sprint(v[k]))
+		}
+		rq.body = []byte(form.Encode())
+		rq.ownHeader()
+		if _, set := rq.header["Content-Type"]; !set {
+			rq.header["Content-Type"] = []string{"application/x-www-form-urlencoded"}
+		}
+	default:
+		rq.body = []byte(body.String())
+	}
+	return nil
+}

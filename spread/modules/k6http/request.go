@@ -1,0 +1,364 @@
+package k6http
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"time"
+
+	"spread.dev/spread/ext"
+)
+
+// request is one parsed http.* call (or batch entry), ready to run off the
+// VU's goroutine: nothing in it touches the JS runtime.
+type request struct {
+	method       string
+	url          *url.URL
+	rawURL       string
+	name         string // `name` tag from http.url`...`; "" = the URL
+	body         []byte
+	hasBody      bool
+	header       http.Header
+	tags         map[string]string // params.tags
+	timeout      time.Duration
+	redirects    int
+	responseType string // text, binary or none
+	callback     *expectedStatuses
+	noCallback   bool // setResponseCallback(null): no http_req_failed
+	podFrom      []ext.PodSource
+}
+
+// ownHeader gives rq a header map of its own to write to.
+func (rq *request) ownHeader() {
+	if rq.header == nil {
+		rq.header = make(http.Header, 4)
+	}
+}
+
+// podSniffLimit bounds how much of a discarded body is kept to find the pod.
+const podSniffLimit = 64 << 10
+
+// do runs rq, following redirects, reports every hop's samples and returns
+// the final hop. base holds the VU's tags merged with params.tags.
+func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
+	var deadline time.Time
+	if rq.timeout > 0 {
+		deadline = time.Now().Add(rq.timeout) // the whole redirect chain, as in k6
+	}
+	method, u, body, hasBody := rq.method, rq.url, rq.body, rq.hasBody
+	for hop := 0; ; hop++ {
+		res, conn, location := c.roundTrip(vu.Context(), deadline, rq, method, u, body, hasBody)
+		c.report(vu, base, rq, res, conn)
+		if res.Error != "" || location == "" || hop >= rq.redirects {
+			return res
+		}
+		next, err := u.Parse(location)
+		if err != nil {
+			return res
+		}
+		switch res.Status {
+		case http.StatusMovedPermanently, http.StatusFound:
+			if method != http.MethodGet && method != http.MethodHead {
+				method, body, hasBody = http.MethodGet, nil, false
+			}
+		case http.StatusSeeOther:
+			if method != http.MethodHead {
+				method = http.MethodGet
+			}
+			body, hasBody = nil, false
+		}
+		u = next
+	}
+}
+
+// report pushes one hop's samples, unless the VU is being stopped (the
+// request was cut by the end of the test, not by the system under test).
+func (c *client) report(vu ext.VU, base ext.Tags, rq *request, res *ext.HTTPResult, conn *countingConn) {
+	if vu.Context().Err() != nil {
+		return
+	}
+	tags := ext.HTTPTags(base, res)
+	if rq.noCallback {
+		delete(tags, "expected_response")
+		emitWithoutFailed(vu, tags, res)
+	} else {
+		ext.EmitHTTP(vu, tags, res)
+	}
+	sent, recv := c.claimBytes(conn)
+	ext.EmitData(vu, tags, sent, recv)
+}
+
+// claimBytes takes the bytes counted on the hop's connection since the last
+// claim, plus those of connections that closed unclaimed.
+func (c *client) claimBytes(conn *countingConn) (int64, int64) {
+	sent, recv := c.claimPending()
+	if conn != nil {
+		s, r := conn.claim()
+		sent += s
+		recv += r
+	}
+	return sent, recv
+}
+
+// emitWithoutFailed is EmitHTTP minus http_req_failed, for scripts that set
+// the response callback to null (k6 then does not emit the rate).
+func emitWithoutFailed(vu ext.VU, tags ext.Tags, r *ext.HTTPResult) {
+	reg := vu.Metrics()
+	now := time.Now()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	s := func(name string, v float64) ext.Sample {
+		return ext.Sample{Metric: reg.Get(name), Time: now, Tags: tags, Value: v}
+	}
+	vu.Push(
+		s(ext.MetricHTTPReqs, 1),
+		s(ext.MetricHTTPReqDuration, ms(r.Timings.Duration())),
+		s(ext.MetricHTTPReqBlocked, ms(r.Timings.Blocked)),
+		s(ext.MetricHTTPReqConnecting, ms(r.Timings.Connecting)),
+		s(ext.MetricHTTPReqTLSHandshaking, ms(r.Timings.TLSHandshaking)),
+		s(ext.MetricHTTPReqSending, ms(r.Timings.Sending)),
+		s(ext.MetricHTTPReqWaiting, ms(r.Timings.Waiting)),
+		s(ext.MetricHTTPReqReceiving, ms(r.Timings.Receiving)),
+	)
+}
+
+// roundTrip sends one request (no redirect handling) and reads its body.
+// It returns the result, the connection used (nil if none) and, for a
+// redirect status, the Location to follow.
+func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *request, method string, u *url.URL, body []byte, hasBody bool) (*ext.HTTPResult, *countingConn, string) {
+	res := &ext.HTTPResult{
+		Method:   method,
+		URL:      rq.rawURL,
+		Name:     rq.name,
+		BodyType: rq.responseType,
+		Request:  ext.HTTPRequestInfo{Method: method, Headers: rq.header, Body: string(body)},
+	}
+	if u != rq.url {
+		res.URL = u.String() // a redirect hop
+	}
+	res.Request.URL = res.URL
+	if res.Name == "" {
+		res.Name = res.URL
+	}
+	res.Start = time.Now()
+	if u.Scheme == "http" {
+		conn, location := c.h1RoundTrip(deadline, rq, res, method, u, body)
+		return res, conn, location
+	}
+	ctx := vuCtx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(vuCtx, deadline, errRequestTimeout)
+		defer cancel()
+	}
+	// A tracer per request: a dial the request started may outlive it
+	// and fire hooks later, so tracers are never reused.
+	tr := newTracer()
+	hr, err := newHTTPRequest(httptrace.WithClientTrace(ctx, &tr.trace), method, u, rq.header, body, hasBody)
+	if err != nil {
+		res.Error, res.ErrorCode = classify(err)
+		return res, nil, ""
+	}
+	resp, err := c.transport.RoundTrip(hr)
+	if err != nil {
+		end := time.Now()
+		var conn net.Conn
+		res.Timings, conn = tr.timings(res.Start, end)
+		c.fail(ctx, res, err)
+		return res, asCounting(conn), ""
+	}
+	data, readErr := readBody(resp, rq)
+	end := time.Now()
+	_ = resp.Body.Close()
+	var conn net.Conn
+	res.Timings, conn = tr.timings(res.Start, end)
+	if conn != nil {
+		if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			res.RemoteIP, res.RemotePort = a.IP.String(), a.Port
+		}
+	}
+	res.Proto = resp.Proto
+	res.Headers = resp.Header
+	c.sawHost(u.Host)
+	if resp.TLS != nil {
+		res.TLSVersion = tlsVersionName(resp.TLS.Version)
+	}
+	if readErr != nil {
+		c.fail(ctx, res, readErr)
+		return res, asCounting(conn), ""
+	}
+	return res, asCounting(conn), c.finish(res, rq, resp, data)
+}
+
+// finish fills in a complete response: status, pod, body, k6's error code
+// for HTTP errors and the callback's verdict. It returns the Location of a
+// redirect, or "".
+func (c *client) finish(res *ext.HTTPResult, rq *request, resp *http.Response, data []byte) string {
+	res.Status = resp.StatusCode
+	res.StatusText = resp.Status
+	res.Pod = ext.PodFrom(rq.podFrom, resp.Header, data)
+	if rq.responseType != "none" {
+		res.Body = data
+	}
+	if res.Status >= 400 && res.Status < 600 {
+		res.ErrorCode = 1000 + res.Status // k6: 1400-1599 mirror HTTP errors
+	}
+	res.Expected = rq.callback.expected(res.Status)
+	if rq.noCallback {
+		res.Expected = true
+	}
+	if res.Status >= 300 && res.Status < 400 && res.Status != http.StatusNotModified {
+		return resp.Header.Get("Location")
+	}
+	return ""
+}
+
+// fail records a transport error on res; a deadline of the request's own
+// timeout is reported as k6's request timeout whatever layer noticed it.
+func (c *client) fail(ctx context.Context, res *ext.HTTPResult, err error) {
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errRequestTimeout) {
+		err = errRequestTimeout
+	}
+	res.Status, res.StatusText = 0, ""
+	res.Error, res.ErrorCode = classify(err)
+	res.Expected = false
+}
+
+// newHTTPRequest builds the request without reparsing the URL.
+func newHTTPRequest(ctx context.Context, method string, u *url.URL, header http.Header, body []byte, hasBody bool) (*http.Request, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, &url.Error{Op: "parse", URL: u.String(), Err: fmt.Errorf("unsupported scheme %q", u.Scheme)}
+	}
+	if u.Host == "" {
+		return nil, &url.Error{Op: "parse", URL: u.String(), Err: errors.New("missing host")}
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, "/", nil)
+	if err != nil {
+		return nil, err
+	}
+	hr.URL = u
+	hr.Host = u.Host
+	if h := header.Get("Host"); h != "" {
+		hr.Host = h
+	}
+	hr.Header = header
+	if hasBody {
+		hr.ContentLength = int64(len(body))
+		hr.Body = io.NopCloser(bytes.NewReader(body))
+		hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		if len(body) == 0 {
+			hr.Body = http.NoBody
+			hr.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		}
+	}
+	if u.User != nil && header.Get("Authorization") == "" {
+		pw, _ := u.User.Password()
+		hr.Header = header.Clone() // the header may be shared
+		hr.SetBasicAuth(u.User.Username(), pw)
+	}
+	if hasToken(header.Values("Connection"), "close") {
+		hr.Close = true
+	}
+	return hr, nil
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readBody reads (or, for responseType none, drains) the response body,
+// decompressing gzip and deflate as k6 does. For none, a prefix is kept
+// when the pod must be read from the JSON body.
+func readBody(resp *http.Response, rq *request) ([]byte, error) {
+	if resp.Body == http.NoBody || resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return nil, nil // HEAD, 204, 304: Content-Length describes no body here
+	}
+	if rq.responseType == "none" {
+		if needsBody(rq.podFrom) && resp.Header.Get("Content-Encoding") == "" {
+			prefix, err := io.ReadAll(io.LimitReader(resp.Body, podSniffLimit))
+			if err != nil {
+				return nil, err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			return prefix, err
+		}
+		_, err := io.Copy(io.Discard, resp.Body)
+		return nil, err
+	}
+	var data []byte
+	var err error
+	if cl := resp.ContentLength; cl > 0 && cl < 64<<20 {
+		data = make([]byte, cl)
+		var n int
+		n, err = io.ReadFull(resp.Body, data)
+		data = data[:n]
+		if err == nil {
+			// Let the transport see EOF so the connection is reusable.
+			var one [1]byte
+			if m, e := resp.Body.Read(one[:]); m > 0 {
+				rest, e2 := io.ReadAll(resp.Body)
+				data = append(append(data, one[:m]...), rest...)
+				err = e2
+			} else if e != nil && e != io.EOF {
+				err = e
+			}
+		}
+	} else {
+		data, err = io.ReadAll(resp.Body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decompress(resp.Header.Get("Content-Encoding"), data)
+}
+
+func needsBody(src []ext.PodSource) bool {
+	for _, s := range src {
+		if s.JSON != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func decompress(encoding string, data []byte) ([]byte, error) {
+	var r io.Reader
+	var err error
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return data, nil
+	case "gzip", "x-gzip":
+		r, err = gzip.NewReader(bytes.NewReader(data))
+	case "deflate":
+		// HTTP's deflate is zlib-wrapped; some servers send it raw.
+		if r, err = zlib.NewReader(bytes.NewReader(data)); err != nil {
+			r, err = flate.NewReader(bytes.NewReader(data)), nil
+		}
+	default:
+		return data, nil // br, zstd: left as received
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errDecompress, encoding, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errDecompress, encoding, err)
+	}
+	return out, nil
+}
