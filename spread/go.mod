@@ -25,8 +25,15 @@ require (
 	golang.org/x/term v0.48.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
+	k8s.io/api v0.37.2 // indirect
+	k8s.io/apimachinery v0.37.2 // indirect
+	k8s.io/client-go v0.37.2 // indirect
 )
 
 require spread.dev/xk6-http3 v0.0.0
 
 replace spread.dev/xk6-http3 => ../xk6-http3
+
+require spread.dev/echo-server v0.0.0
+
+replace spread.dev/echo-server => ../echo-server

@@ -8,50 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"spread.dev/xk6-http3/internal/echotest"
-)
-
-var (
-	spreadOnce sync.Once
-	spreadBin  string
-	spreadDir  string // removed by TestMain
-	spreadErr  error
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 )
 
 // buildSpread compiles the workspace's spread command (which links this
 // module, as an xk6 build would) once per test binary.
 func buildSpread(t *testing.T) string {
 	t.Helper()
-	spreadOnce.Do(func() {
-		root, err := echotest.Root()
-		if err != nil {
-			spreadErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "xk6-http3-spread-")
-		if err != nil {
-			spreadErr = err
-			return
-		}
-		spreadDir = dir
-		spreadBin = filepath.Join(dir, "spread")
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", spreadBin, "./spread/cmd/spread")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			spreadErr = err
-			spreadBin = string(out)
-		}
-	})
-	if spreadErr != nil {
-		t.Fatalf("go build spread: %v\n%s", spreadErr, spreadBin)
-	}
-	return spreadBin
+	return testbin.MustBuild(t, "spread.dev/spread/cmd/spread")
 }
 
 const e2eScript = `
@@ -166,13 +134,13 @@ func TestSpreadRun(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := echotest.Start(t, echotest.Config{PKI: pki, Pod: "pod-e2e", Extra: tc.extra})
-			r := spreadRun(t, srv.URL(), pki.CA, tc.opts, "-u", tc.vus, "-d", "2s")
+			srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Pod: "pod-e2e", Args: tc.extra})
+			r := spreadRun(t, srv.H3URL(), pki.CA, tc.opts, "-u", tc.vus, "-d", "2s")
 			if r.exit != 0 {
 				t.Fatalf("exit %d\n%s", r.exit, r.stderr)
 			}
 			reqs := r.metrics["http_reqs"]["count"]
-			served := srv.Metric(t, "echo_requests_total", `proto="h3"`)
+			served := srv.Sum(t, "echo_requests_total", `proto="h3"`)
 			if reqs < 10 || reqs != served {
 				t.Errorf("spread counted %v requests, echo-server %v", reqs, served)
 			}
@@ -185,7 +153,7 @@ func TestSpreadRun(t *testing.T) {
 			if len(r.codes) != 1 || r.codes[""] == 0 {
 				t.Errorf("error codes seen: %v", r.codes)
 			}
-			conns := srv.Metric(t, "echo_connections_opened_total", `proto="h3"`)
+			conns := srv.Sum(t, "echo_connections_opened_total", `proto="h3"`)
 			lo, hi := tc.conns(served)
 			if conns < lo || conns > hi {
 				t.Errorf("echo-server saw %v connections for %v requests, want %v..%v", conns, served, lo, hi)
@@ -205,14 +173,14 @@ func TestSpreadRun(t *testing.T) {
 
 	t.Run("stateless reset mid-run", func(t *testing.T) {
 		keys := echotest.Keys(t)
-		srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "10ms", "--quic-keys", keys}})
+		srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "10ms", "--quic-keys", keys}})
 		done := make(chan struct{})
 		start := time.Now()
 		go func() {
 			defer close(done)
 			// restart once the run is under way (spread takes a moment to start)
 			deadline := time.Now().Add(30 * time.Second)
-			for srv.Metric(t, "echo_requests_total", `proto="h3"`) < 30 && time.Now().Before(deadline) {
+			for srv.Sum(t, "echo_requests_total", `proto="h3"`) < 30 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			srv.Restart(t)
@@ -221,7 +189,7 @@ func TestSpreadRun(t *testing.T) {
 		// VUs idle between requests send their next request on the dead
 		// connection (stateless reset at once); a request in flight at the
 		// kill has nothing to send and waits for the 1s idle timeout.
-		r := spreadRun(t, srv.URL(), pki.CA, `{"mode":"single-connection","idleTimeout":"1s","keepAlivePeriod":"300ms"}`,
+		r := spreadRun(t, srv.H3URL(), pki.CA, `{"mode":"single-connection","idleTimeout":"1s","keepAlivePeriod":"300ms"}`,
 			"-u", "4", "-d", "4s", "-e", "SLEEP=0.1")
 		<-done
 		t.Logf("codes %v in %s\n%s", r.codes, time.Since(start), r.stderr)
@@ -243,7 +211,7 @@ func TestSpreadRun(t *testing.T) {
 			t.Errorf("run did not continue after the restart: %v", r.codes)
 		}
 		// after the restart the server counted only post-restart requests
-		if served := srv.Metric(t, "echo_requests_total", `proto="h3"`); served < 20 {
+		if served := srv.Sum(t, "echo_requests_total", `proto="h3"`); served < 20 {
 			t.Errorf("only %v requests after the restart", served)
 		}
 	})

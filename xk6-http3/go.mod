@@ -18,3 +18,7 @@ require (
 )
 
 replace spread.dev/spread => ../spread
+
+require spread.dev/echo-server v0.0.0
+
+replace spread.dev/echo-server => ../echo-server

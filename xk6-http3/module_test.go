@@ -8,18 +8,16 @@ import (
 
 	"github.com/dop251/goja"
 
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 	"spread.dev/spread/ext"
 	"spread.dev/spread/ext/exttest"
 	"spread.dev/xk6-http3/client"
-	"spread.dev/xk6-http3/internal/echotest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	echotest.Cleanup()
-	if spreadDir != "" {
-		_ = os.RemoveAll(spreadDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -99,11 +97,11 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		t.Skip("starts echo-server processes")
 	}
 	pki := echotest.Certs(t)
-	a := echotest.Start(t, echotest.Config{PKI: pki, Pod: "pod-a", Extra: []string{"--delay", "0"}})
-	b := echotest.Start(t, echotest.Config{PKI: pki, Pod: "pod-b", Extra: []string{"--delay", "0"}})
+	a := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Pod: "pod-a", Args: []string{"--delay", "0"}})
+	b := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Pod: "pod-b", Args: []string{"--delay", "0"}})
 
 	t.Run("response, metrics and pods", func(t *testing.T) {
-		vu := newVU(t, map[string]any{"A": a.URL(), "B": b.URL(), "CA": pki.CA})
+		vu := newVU(t, map[string]any{"A": a.H3URL(), "B": b.H3URL(), "CA": pki.CA})
 		runJS(t, vu, `var c = new http3.Client({mode: "per-request", caCerts: CA, tags: {team: "x"}});`)
 		vu.StartIteration(0)
 		res := runJS(t, vu, `
@@ -126,7 +124,7 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		}
 		// pod attribution matches what each server counted
 		for _, srv := range []*echotest.Server{a, b} {
-			served := srv.Metric(t, "echo_requests_total", `proto="h3"`)
+			served := srv.Sum(t, "echo_requests_total", `proto="h3"`)
 			if got := tagCount(reqs, "pod", srv.Pod); float64(got) != served {
 				t.Errorf("pod %s: %d http_reqs tagged, server counted %v", srv.Pod, got, served)
 			}
@@ -168,7 +166,7 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 	})
 
 	t.Run("zero-RTT tags", func(t *testing.T) {
-		vu := newVU(t, map[string]any{"A": a.URL(), "CA": pki.CA})
+		vu := newVU(t, map[string]any{"A": a.H3URL(), "CA": pki.CA})
 		runJS(t, vu, `var c = new http3.Client({mode: "per-request", zeroRTT: true, caCerts: CA});`)
 		vu.StartIteration(0)
 		runJS(t, vu, `for (var i = 0; i < 3; i++) { var r = c.get(A); if (r.status != 200) throw new Error(r.error); }`)
@@ -184,16 +182,16 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 	})
 
 	t.Run("multiplexed pool shared by VUs", func(t *testing.T) {
-		srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "0"}})
+		srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "0"}})
 		var vus []*exttest.VU
 		for range 3 {
-			vu := newVU(t, map[string]any{"U": srv.URL(), "CA": pki.CA})
+			vu := newVU(t, map[string]any{"U": srv.H3URL(), "CA": pki.CA})
 			runJS(t, vu, `var c = new http3.Client({mode: "multiplexed", caCerts: CA});`)
 			vu.StartIteration(0)
 			runJS(t, vu, `for (var i = 0; i < 4; i++) { var r = c.get(U); if (r.status != 200) throw new Error(r.error); }`)
 			vus = append(vus, vu)
 		}
-		if got := srv.Metric(t, "echo_connections_opened_total", `proto="h3"`); got != 1 {
+		if got := srv.Sum(t, "echo_connections_opened_total", `proto="h3"`); got != 1 {
 			t.Errorf("3 VUs opened %v connections, want 1", got)
 		}
 		mod, _ := ext.Lookup("k6/x/http3")
@@ -217,8 +215,8 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 	})
 
 	t.Run("batch as concurrent streams", func(t *testing.T) {
-		slow := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "300ms"}})
-		vu := newVU(t, map[string]any{"U": slow.URL(), "CA": pki.CA})
+		slow := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "300ms"}})
+		vu := newVU(t, map[string]any{"U": slow.H3URL(), "CA": pki.CA})
 		runJS(t, vu, `var c = new http3.Client({caCerts: CA});`)
 		vu.StartIteration(0)
 		start := time.Now()
@@ -229,7 +227,7 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		if d := time.Since(start); d > 900*time.Millisecond {
 			t.Errorf("batch of 4 x 300ms took %s: not concurrent", d)
 		}
-		if n := slow.Metric(t, "echo_connections_opened_total", `proto="h3"`); n != 1 {
+		if n := slow.Sum(t, "echo_connections_opened_total", `proto="h3"`); n != 1 {
 			t.Errorf("batch used %v connections, want 1", n)
 		}
 		vu.Cancel()
@@ -263,7 +261,7 @@ func waitMetric(t *testing.T, srv *echotest.Server, name string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		got := srv.Metric(t, name, `proto="h3"`)
+		got := srv.Sum(t, name, `proto="h3"`)
 		if got == want {
 			return
 		}

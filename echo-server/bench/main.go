@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -32,6 +31,9 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
+
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 )
 
 //go:embed app.py
@@ -82,16 +84,17 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer testbin.Cleanup()
 	if o.echoServer == "" {
-		o.echoServer = filepath.Join(dir, "echo-server")
-		if out, err := exec.Command("go", "build", "-o", o.echoServer, "spread.dev/echo-server/cmd/echo-server").CombinedOutput(); err != nil {
-			return fmt.Errorf("build echo-server: %v\n%s", err, out)
+		if o.echoServer, err = testbin.Build(echotest.Package); err != nil {
+			return err
 		}
 	}
-	certs := filepath.Join(dir, "certs")
-	if out, err := exec.Command(o.echoServer, "certs", "--dir", certs, "--hosts", "127.0.0.1").CombinedOutput(); err != nil {
-		return fmt.Errorf("echo-server certs: %v\n%s", err, out)
+	pki, err := echotest.MakeCerts(o.echoServer, filepath.Join(dir, "certs"), "127.0.0.1")
+	if err != nil {
+		return err
 	}
+	certs := pki.Dir
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), appPy, 0o644); err != nil {
 		return err
 	}
@@ -105,8 +108,8 @@ func run(o options) error {
 		name  string
 		start func() (string, func(), error)
 	}{
-		{"echo-server --delay 0 (Go, 2 cores)", func() (string, func(), error) { return startEcho(o, certs, nil) }},
-		{"echo-server --delay 0, GOMAXPROCS=1", func() (string, func(), error) { return startEcho(o, certs, []string{"GOMAXPROCS=1"}) }},
+		{"echo-server --delay 0 (Go, 2 cores)", func() (string, func(), error) { return startEcho(o, pki, nil) }},
+		{"echo-server --delay 0, GOMAXPROCS=1", func() (string, func(), error) { return startEcho(o, pki, []string{"GOMAXPROCS=1"}) }},
 		{"Hypercorn + FastAPI (1 worker)", func() (string, func(), error) { return startHypercorn(o, dir) }},
 	}
 	keep := make([][]row, len(servers))
@@ -136,25 +139,25 @@ func run(o options) error {
 	}
 
 	// 2. echo-server by protocol, taking turns the same way.
-	ep, err := startEchoAll(o, certs)
+	ep, err := startEcho3(o, pki)
 	if err != nil {
 		return err
 	}
-	defer ep.stop()
+	defer ep.Kill()
 	loads := []struct {
 		name string
 		do   func() (row, error)
 	}{
 		{"HTTP/1.1 cleartext", func() (row, error) {
-			return runH2load(append([]string{"--h1"}, "-c", c, "-t", "1", "-D", d, "http://"+ep.h1+"/"))
+			return runH2load(append([]string{"--h1"}, "-c", c, "-t", "1", "-D", d, "http://"+ep.H1+"/"))
 		}},
 		{"HTTP/1.1 over TLS", func() (row, error) {
-			return runH2load(append([]string{"--h1"}, "-c", c, "-t", "1", "-D", d, "https://"+ep.tls+"/"))
+			return runH2load(append([]string{"--h1"}, "-c", c, "-t", "1", "-D", d, "https://"+ep.TLS+"/"))
 		}},
 		{"HTTP/2 (1 stream per connection)", func() (row, error) {
-			return runH2load([]string{"-c", c, "-m", "1", "-t", "1", "-D", d, "https://" + ep.tls + "/"})
+			return runH2load([]string{"-c", c, "-m", "1", "-t", "1", "-D", d, "https://" + ep.TLS + "/"})
 		}},
-		{"HTTP/3 (1 stream per connection)", func() (row, error) { return runH3(o, certs, "https://"+ep.h3+"/") }},
+		{"HTTP/3 (1 stream per connection)", func() (row, error) { return runH3(o, certs, "https://"+ep.H3+"/") }},
 	}
 	byProto := make([][]row, len(loads))
 	for round := range o.rounds {
@@ -244,65 +247,20 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-type echoProc struct {
-	cmd         *exec.Cmd
-	h1, tls, h3 string
+// startEcho3 runs echo-server with every listener but metrics on
+// kernel-chosen ports; env is added to its environment.
+func startEcho3(o options, pki *echotest.PKI, env ...string) (*echotest.Server, error) {
+	return echotest.Run(echotest.Config{Bin: o.echoServer, Pod: "bench", PKI: pki, Env: env,
+		Metrics: echotest.Off, Args: []string{"--delay", "0"}})
 }
 
-func (e *echoProc) stop() {
-	_ = e.cmd.Process.Kill()
-	_ = e.cmd.Wait()
-}
-
-var listenLine = regexp.MustCompile(`^echo-server: listening (\S+) \w+://([^/ ]+)`)
-
-// startEchoAll runs echo-server with every listener on kernel-chosen ports.
-func startEchoAll(o options, certs string) (*echoProc, error) {
-	return startEchoEnv(o, certs, nil)
-}
-
-func startEcho(o options, certs string, env []string) (string, func(), error) {
-	e, err := startEchoEnv(o, certs, env)
+// startEcho runs echo-server and returns the base URL of its cleartext listener.
+func startEcho(o options, pki *echotest.PKI, env []string) (string, func(), error) {
+	e, err := startEcho3(o, pki, env...)
 	if err != nil {
 		return "", nil, err
 	}
-	return "http://" + e.h1, e.stop, nil
-}
-
-func startEchoEnv(o options, certs string, env []string) (*echoProc, error) {
-	cmd := exec.Command(o.echoServer,
-		"--insecure-bind", "127.0.0.1:0", "--bind", "127.0.0.1:0", "--quic-bind", "127.0.0.1:0", "--metrics-bind", "",
-		"--certfile", filepath.Join(certs, "cert.crt"), "--keyfile", filepath.Join(certs, "cert.key"),
-		"--delay", "0", "--access-log=false", "--drain", "0s", "--pod-name", "bench")
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	e := &echoProc{cmd: cmd}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-			switch m[1] {
-			case "h1":
-				e.h1 = m[2]
-			case "h1+h2":
-				e.tls = m[2]
-			case "h3":
-				e.h3 = m[2]
-			}
-		}
-		if sc.Text() == "echo-server: ready" {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }() // ends when the process does
-			return e, nil
-		}
-	}
-	e.stop()
-	return nil, errors.New("echo-server exited before ready")
+	return e.HTTPURL(), e.Kill, nil
 }
 
 // startHypercorn runs the write-up's app and waits until it answers.

@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,21 +11,20 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
+
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 )
 
 var (
-	binary  string // the echo-server built by TestMain
+	binary  string // the echo-server under test (built with -race when ECHO_E2E_RACE is set)
 	certDir string // ca.pem, cert.crt, cert.key made by `echo-server certs`
 )
 
@@ -36,29 +33,25 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	defer testbin.Cleanup()
+	var flags []string
+	if os.Getenv("ECHO_E2E_RACE") != "" {
+		flags = append(flags, "-race") // the server under the race detector
+	}
+	var err error
+	if binary, err = testbin.Build(echotest.Package, flags...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "echo-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "echo-server")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := []string{"build", "-o", binary}
-	if os.Getenv("ECHO_E2E_RACE") != "" {
-		args = append(args, "-race") // the server under the race detector
-	}
-	build := exec.CommandContext(ctx, "go", append(args, "spread.dev/echo-server/cmd/echo-server")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build echo-server:", err)
-		return 1
-	}
 	certDir = filepath.Join(dir, "certs")
-	out, err := exec.CommandContext(ctx, binary, "certs", "--dir", certDir, "--hosts", "localhost,127.0.0.1").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "echo-server certs: %v\n%s", err, out)
+	if _, err := echotest.MakeCerts(binary, certDir, "localhost", "127.0.0.1"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -66,112 +59,44 @@ func testMain(m *testing.M) int {
 
 // proc is a running echo-server.
 type proc struct {
+	*echotest.Server
 	t       *testing.T
-	cmd     *exec.Cmd
 	pod     string
 	h1      string // host:port of the cleartext listener
 	tls     string // host:port of the TLS listener
 	h3      string // host:port of the QUIC listener
 	metrics string // host:port of the metrics listener
-	out     *lockedBuffer
-	done    chan struct{} // closed when the process has exited
-	exitErr error
 }
-
-// lockedBuffer collects the process output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-var listenLine = regexp.MustCompile(`^echo-server: listening (\S+) \w+://([^/ ]+)`)
 
 // start runs echo-server on 127.0.0.1 with kernel-chosen ports; extra
 // flags come after the defaults so they override them.
 func start(t *testing.T, pod string, extra ...string) *proc {
 	t.Helper()
-	args := []string{
-		"--insecure-bind", "127.0.0.1:0", "--bind", "127.0.0.1:0",
-		"--quic-bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0",
-		"--certfile", filepath.Join(certDir, "cert.crt"), "--keyfile", filepath.Join(certDir, "cert.key"),
-		"--pod-name", pod, "--delay", "0", "--drain", "200ms", "--shutdown-timeout", "3s",
-	}
-	p := &proc{t: t, pod: pod, out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, append(args, extra...)...)
-	stdout, err := p.cmd.StdoutPipe()
+	args := append([]string{"--delay", "0", "--drain", "200ms", "--shutdown-timeout", "3s", "--access-log=true"}, extra...)
+	s, err := echotest.Run(echotest.Config{
+		Bin: binary, Pod: pod, Args: args, ReadyTimeout: 10 * time.Second,
+		PKI: &echotest.PKI{Cert: filepath.Join(certDir, "cert.crt"), Key: filepath.Join(certDir, "cert.key")},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start echo-server: %v", err)
-	}
-	ready := make(chan struct{})
-	go func() { // reads the output until the process exits
-		sc := bufio.NewScanner(stdout)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(p.out, line)
-			if m := listenLine.FindStringSubmatch(line); m != nil && !signalled {
-				switch m[1] {
-				case "h1":
-					p.h1 = m[2]
-				case "h1+h2":
-					p.tls = m[2]
-				case "h3":
-					p.h3 = m[2]
-				case "metrics":
-					p.metrics = m[2]
-				}
-			}
-			if line == "echo-server: ready" && !signalled {
-				signalled = true
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		p.exitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case <-ready:
-	case <-p.done:
-		t.Fatalf("echo-server exited before ready: %v\n%s", p.exitErr, p.out)
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatalf("echo-server not ready after 10s:\n%s", p.out)
-	}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+		s.Kill()
+		if strings.Contains(s.Log(), "WARNING: DATA RACE") {
 			t.Errorf("echo-server %s: data race (ECHO_E2E_RACE build)", pod)
 		}
 		if t.Failed() {
-			t.Logf("echo-server %s output:\n%s", pod, tail(p.out.String(), 60))
+			t.Logf("echo-server %s output:\n%s", pod, tail(s.Log(), 60))
 		}
 	})
-	return p
+	return &proc{Server: s, t: t, pod: pod, h1: s.H1, tls: s.TLS, h3: s.H3, metrics: s.Metrics}
 }
 
 // signal sends sig to the process.
 func (p *proc) signal(sig syscall.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal: %v", err)
+	if err := p.Signal(sig); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
@@ -179,32 +104,7 @@ func (p *proc) signal(sig syscall.Signal) {
 // labels in exposition order), 0 if absent.
 func (p *proc) metric(series string) float64 {
 	p.t.Helper()
-	text := p.scrape()
-	for _, line := range strings.Split(text, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				p.t.Fatalf("metric %s: %v", series, err)
-			}
-			return v
-		}
-	}
-	return 0
-}
-
-func (p *proc) scrape() string {
-	p.t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + p.metrics + "/metrics")
-	if err != nil {
-		p.t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatalf("scrape: %v", err)
-	}
-	return string(b)
+	return p.Series(p.t, series)
 }
 
 // echoBody is GET /'s JSON.

@@ -171,7 +171,7 @@ func TestSubcommands(t *testing.T) {
 // still start, with a warning, on a certificate no client can verify.
 func TestSelfSignedFallback(t *testing.T) {
 	p := start(t, "pod-selfsigned", "--certfile", "", "--keyfile", "")
-	if out := p.out.String(); !strings.Contains(out, "SELF-SIGNED") || !strings.Contains(out, "echo-server certs") {
+	if out := p.Log(); !strings.Contains(out, "SELF-SIGNED") || !strings.Contains(out, "echo-server certs") {
 		t.Errorf("no warning about the self-signed certificate:\n%s", out)
 	}
 	if _, err := get(context.Background(), clients(t)["h2"], p.url("h2", "/")); err == nil {

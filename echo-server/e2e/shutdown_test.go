@@ -78,7 +78,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	bound := drain + delay + 2*time.Second
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(bound + 2*time.Second):
 		t.Fatalf("echo-server still running %v after SIGTERM", time.Since(sigAt))
 	}
@@ -87,8 +87,8 @@ func TestGracefulShutdown(t *testing.T) {
 	wg.Wait()
 
 	var ee *exec.ExitError
-	if p.exitErr != nil && !(errors.As(p.exitErr, &ee) && ee.ExitCode() == 0) {
-		t.Errorf("exit: %v, want status 0", p.exitErr)
+	if p.ExitErr() != nil && !(errors.As(p.ExitErr(), &ee) && ee.ExitCode() == 0) {
+		t.Errorf("exit: %v, want status 0", p.ExitErr())
 	}
 	if exitedAfter < drain || exitedAfter > bound {
 		t.Errorf("exited %v after SIGTERM, want between %v and %v", exitedAfter, drain, bound)

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 	"spread.dev/xk6-http3/client"
 )
 
@@ -60,42 +61,35 @@ func run() error {
 	only := flag.String("only", "", "debug: run only the policies whose name contains this, twice, without spread")
 	flag.Parse()
 
-	root, err := workspaceRoot()
-	if err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "xk6-http3-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	defer testbin.Cleanup()
 	e := &env{dur: *dur, vus: *vus, workDir: tmp}
 	fmt.Fprintln(os.Stderr, "building echo-server and spread...")
-	echoBin := filepath.Join(tmp, "echo-server")
-	e.spread = filepath.Join(tmp, "spread")
-	for bin, pkg := range map[string]string{echoBin: "./echo-server/cmd/echo-server", e.spread: "./spread/cmd/spread"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
+	echoBin, err := testbin.Build(echotest.Package)
+	if err != nil {
+		return err
 	}
-	certDir := filepath.Join(tmp, "certs")
-	if b, err := exec.Command(echoBin, "certs", "--dir", certDir, "--hosts", "localhost,127.0.0.1").CombinedOutput(); err != nil {
-		return fmt.Errorf("echo-server certs: %v\n%s", err, b)
+	if e.spread, err = testbin.Build("spread.dev/spread/cmd/spread"); err != nil {
+		return err
 	}
-	e.caPath = filepath.Join(certDir, "ca.pem")
+	pki, err := echotest.MakeCerts(echoBin, filepath.Join(tmp, "certs"), "localhost", "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	e.caPath = pki.CA
 	if e.ca, err = os.ReadFile(e.caPath); err != nil {
 		return err
 	}
-	udp, tcp, metrics := freeAddr("udp"), freeAddr("tcp"), freeAddr("tcp")
-	srv := exec.Command(echoBin, "--insecure-bind", "", "--bind", tcp, "--quic-bind", udp, "--metrics-bind", metrics,
-		"--certfile", filepath.Join(certDir, "cert.crt"), "--keyfile", filepath.Join(certDir, "cert.key"),
-		"--delay", "0", "--access-log=false", "--pod-name", "bench", "--drain", "0s")
-	if err := srv.Start(); err != nil {
+	srv, err := echotest.Run(echotest.Config{Bin: echoBin, Pod: "bench", PKI: pki, H1: echotest.Off, Args: []string{"--delay", "0"}})
+	if err != nil {
 		return err
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	defer srv.Kill()
+	udp, tcp := srv.H3, srv.TLS
 	e.h3URL, e.h1URL = "https://"+udp+"/", "https://"+tcp+"/"
 	if err := waitReady(e); err != nil {
 		return err
@@ -223,40 +217,6 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func workspaceRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the workspace (no go.work found)")
-		}
-		dir = parent
-	}
-}
-
-func freeAddr(network string) string {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitReady(e *env) error {

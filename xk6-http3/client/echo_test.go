@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"spread.dev/xk6-http3/internal/echotest"
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	echotest.Cleanup()
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -78,7 +79,7 @@ func TestEchoServerPolicies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: tc.extra})
+			srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: tc.extra})
 			tc.opts.CACerts = ca
 			var (
 				mu      sync.Mutex
@@ -102,7 +103,7 @@ func TestEchoServerPolicies(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					rs := run(t, c, srv.URL(), tc.perClient, tc.workers)
+					rs := run(t, c, srv.H3URL(), tc.perClient, tc.workers)
 					mu.Lock()
 					results = append(results, rs...)
 					mu.Unlock()
@@ -111,7 +112,7 @@ func TestEchoServerPolicies(t *testing.T) {
 			wg.Wait()
 			elapsed := time.Since(start)
 
-			conns := int(srv.Metric(t, "echo_connections_opened_total", `proto="h3"`))
+			conns := int(srv.Sum(t, "echo_connections_opened_total", `proto="h3"`))
 			if tc.wantConns >= 0 && conns != tc.wantConns {
 				t.Errorf("echo-server saw %d h3 connections, want %d", conns, tc.wantConns)
 			}
@@ -154,13 +155,13 @@ func TestEchoServerZeroRTT(t *testing.T) {
 		t.Skip("starts echo-server processes")
 	}
 	pki := echotest.Certs(t)
-	srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "0"}})
+	srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "0"}})
 	c, err := New(Options{Mode: PerRequest, ZeroRTT: true, CACerts: readCA(t, pki)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	results := run(t, c, srv.URL(), 5, 1)
+	results := run(t, c, srv.H3URL(), 5, 1)
 	if results[0].Conn.Used0RTT || results[0].Conn.Resumed {
 		t.Errorf("first connection resumed: %+v", results[0].Conn)
 	}
@@ -169,7 +170,7 @@ func TestEchoServerZeroRTT(t *testing.T) {
 			t.Errorf("connection %d did not use 0-RTT: %+v", r.Conn.ID, r.Conn)
 		}
 	}
-	if got := srv.Metric(t, "echo_connections_opened_total", `proto="h3"`); got != 5 {
+	if got := srv.Sum(t, "echo_connections_opened_total", `proto="h3"`); got != 5 {
 		t.Errorf("echo-server saw %v connections, want 5", got)
 	}
 }
@@ -185,11 +186,11 @@ func TestEchoServerFaults(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 
 	t.Run("wrong CA", func(t *testing.T) {
-		srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "0"}})
+		srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "0"}})
 		other := echotest.Certs(t)
 		c, _ := New(Options{CACerts: readCA(t, other)})
 		defer c.Close()
-		res, err := c.Do(ctx, &Request{URL: srv.URL()})
+		res, err := c.Do(ctx, &Request{URL: srv.H3URL()})
 		if err == nil || res.ErrorCode != CodeTLSUnknownAuth {
 			t.Fatalf("got %d %v, want unknown authority", res.ErrorCode, err)
 		}
@@ -197,28 +198,28 @@ func TestEchoServerFaults(t *testing.T) {
 
 	t.Run("stateless reset", func(t *testing.T) {
 		keys := echotest.Keys(t)
-		srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "0", "--quic-keys", keys}})
+		srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "0", "--quic-keys", keys}})
 		c, _ := New(Options{CACerts: ca, IdleTimeout: 5 * time.Second})
 		defer c.Close()
-		if _, err := c.Do(ctx, &Request{URL: srv.URL()}); err != nil {
+		if _, err := c.Do(ctx, &Request{URL: srv.H3URL()}); err != nil {
 			t.Fatal(err)
 		}
 		srv.Restart(t)
 		start := time.Now()
-		res, err := c.Do(ctx, &Request{URL: srv.URL()})
+		res, err := c.Do(ctx, &Request{URL: srv.H3URL()})
 		if err == nil || res.ErrorCode != CodeStatelessReset {
 			t.Fatalf("got %d %v, want stateless reset", res.ErrorCode, err)
 		}
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("stateless reset after %s", d)
 		}
-		if res, err := c.Do(ctx, &Request{URL: srv.URL()}); err != nil || res.Status != 200 {
+		if res, err := c.Do(ctx, &Request{URL: srv.H3URL()}); err != nil || res.Status != 200 {
 			t.Fatalf("no recovery: %v", err)
 		}
 	})
 
 	t.Run("killed mid-run, then restarted", func(t *testing.T) {
-		srv := echotest.Start(t, echotest.Config{PKI: pki, Extra: []string{"--delay", "10ms"}})
+		srv := echotest.Start(t, echotest.Config{H1: echotest.Off, TLS: echotest.Off, PKI: pki, Args: []string{"--delay", "10ms"}})
 		opts := Options{CACerts: ca, IdleTimeout: time.Second, HandshakeTimeout: 800 * time.Millisecond}
 		type event struct {
 			at   time.Duration
@@ -243,7 +244,7 @@ func TestEchoServerFaults(t *testing.T) {
 						return
 					default:
 					}
-					res, _ := c.Do(ctx, &Request{URL: srv.URL()})
+					res, _ := c.Do(ctx, &Request{URL: srv.H3URL()})
 					mu.Lock()
 					events = append(events, event{time.Since(start), res.ErrorCode})
 					mu.Unlock()

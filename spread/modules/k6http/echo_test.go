@@ -27,15 +27,15 @@ func TestEchoConnectionBehaviour(t *testing.T) {
 	for _, proto := range []string{"h1", "h2"} {
 		for _, c := range cases {
 			t.Run(proto+" "+c.name, func(t *testing.T) {
-				url, opts := es.HTTP+"/", map[string]any{}
+				url, opts := es.HTTPURL()+"/", map[string]any{}
 				if proto == "h2" {
-					url, opts["tlsCACerts"] = es.HTTPS+"/", es.CA
+					url, opts["tlsCACerts"] = es.HTTPSURL()+"/", es.PKI.CA
 				}
 				for k, v := range c.opts {
 					opts[k] = v
 				}
 				series := fmt.Sprintf(`echo_connections_opened_total{proto=%q}`, proto)
-				before := es.metric(t, series)
+				before := es.Series(t, series)
 				vu := newVU(t, opts)
 				ports := map[string]bool{}
 				var connReqs []string
@@ -63,7 +63,7 @@ func TestEchoConnectionBehaviour(t *testing.T) {
 				if len(ports) != c.wantConns {
 					t.Fatalf("server saw %d client addresses, want %d (conn_requests: %v)", len(ports), c.wantConns, connReqs)
 				}
-				opened := es.metric(t, series) - before
+				opened := es.Series(t, series) - before
 				if int(opened) != c.wantConns {
 					t.Fatalf("%s grew by %v, want %d", series, opened, c.wantConns)
 				}
@@ -77,7 +77,7 @@ func TestEchoConnectionBehaviour(t *testing.T) {
 
 func TestEchoHTTP2Multiplexes(t *testing.T) {
 	es := startEcho(t, "pod-h2", "--delay", "300ms")
-	vu := newVU(t, map[string]any{"tlsCACerts": es.CA})
+	vu := newVU(t, map[string]any{"tlsCACerts": es.PKI.CA})
 	start := time.Now()
 	r := jsObj(t, vu, fmt.Sprintf(`(function(){
 		var u = %q;
@@ -86,12 +86,12 @@ func TestEchoHTTP2Multiplexes(t *testing.T) {
 		var addrs = {}, protos = {};
 		rs.forEach(function(x){ addrs[x.json('remote_addr')] = 1; protos[x.proto + '/' + x.json('proto')] = 1; });
 		return {first: first.proto, tls: first.tls_version, addrs: Object.keys(addrs).length, protos: Object.keys(protos)};
-	})()`, es.HTTPS+"/"))
+	})()`, es.HTTPSURL()+"/"))
 	elapsed := time.Since(start)
 	if r["first"] != "HTTP/2.0" || r["addrs"] != 1.0 || fmt.Sprint(r["protos"]) != "[HTTP/2.0/HTTP/2.0]" {
 		t.Fatalf("h2: %v", r)
 	}
-	if opened := es.metric(t, `echo_connections_opened_total{proto="h2"}`); opened != 1 {
+	if opened := es.Series(t, `echo_connections_opened_total{proto="h2"}`); opened != 1 {
 		t.Fatalf("echo_connections_opened_total{h2} = %v, want 1", opened)
 	}
 	// A first request alone, then 9 in rounds of at most 6 (batchPerHost)
@@ -103,8 +103,8 @@ func TestEchoHTTP2Multiplexes(t *testing.T) {
 
 func TestEchoTimings(t *testing.T) {
 	es := startEcho(t, "pod-t", "--delay", "200ms")
-	vu := newVU(t, map[string]any{"tlsCACerts": es.CA})
-	for _, u := range []string{es.HTTP + "/", es.HTTPS + "/"} {
+	vu := newVU(t, map[string]any{"tlsCACerts": es.PKI.CA})
+	for _, u := range []string{es.HTTPURL() + "/", es.HTTPSURL() + "/"} {
 		r := jsObj(t, vu, fmt.Sprintf(`(function(){ var a = http.get(%q); var b = http.get(%q); return {a: a.timings, b: b.timings}; })()`, u, u))
 		for name, v := range r {
 			tm := v.(map[string]any)
@@ -134,17 +134,17 @@ func TestEchoTimings(t *testing.T) {
 func TestEchoErrors(t *testing.T) {
 	es := startEcho(t, "pod-e", "--delay", "2s")
 	down := startEcho(t, "pod-down", "--delay", "0")
-	downURL := down.HTTP + "/"
-	down.stop()
+	downURL := down.HTTPURL() + "/"
+	down.Kill()
 	cases := []struct {
 		name, url, params string
 		opts              map[string]any
 		code              int
 	}{
 		{"server down", downURL, "{}", nil, 1212},
-		{"timeout", es.HTTP + "/", "{timeout: '300ms'}", nil, 1050},
-		{"bad certificate (lab CA not trusted)", es.HTTPS + "/", "{}", nil, 1310},
-		{"h2 timeout", es.HTTPS + "/", "{timeout: '300ms'}", map[string]any{"tlsCACerts": es.CA}, 1050},
+		{"timeout", es.HTTPURL() + "/", "{timeout: '300ms'}", nil, 1050},
+		{"bad certificate (lab CA not trusted)", es.HTTPSURL() + "/", "{}", nil, 1310},
+		{"h2 timeout", es.HTTPSURL() + "/", "{timeout: '300ms'}", map[string]any{"tlsCACerts": es.PKI.CA}, 1050},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,11 +176,11 @@ func TestEchoServerRecycling(t *testing.T) {
 	es := startEcho(t, "pod-r", "--delay", "0", "--max-conn-requests", "3")
 	for _, proto := range []string{"h1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
-			url := es.HTTP + "/"
+			url := es.HTTPURL() + "/"
 			if proto == "h2" {
-				url = es.HTTPS + "/"
+				url = es.HTTPSURL() + "/"
 			}
-			vu := newVU(t, map[string]any{"tlsCACerts": es.CA})
+			vu := newVU(t, map[string]any{"tlsCACerts": es.PKI.CA})
 			r := jsObj(t, vu, fmt.Sprintf(`(function(){
 				var addrs = {}, bad = 0;
 				for (var i = 0; i < 12; i++) {

@@ -38,7 +38,7 @@ export default function () {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spread, "run", "-q", "--no-color", "-u", "4", "-i", "80",
-		"-e", "A="+a.HTTP+"/", "-e", "B="+b.HTTPS+"/", "-e", "CA="+b.CA,
+		"-e", "A="+a.HTTPURL()+"/", "-e", "B="+b.HTTPSURL()+"/", "-e", "CA="+b.PKI.CA,
 		"--summary-export", summary, script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -57,8 +57,8 @@ export default function () {
 	if err := json.Unmarshal(raw, &sum); err != nil {
 		t.Fatalf("summary: %v\n%s", err, raw)
 	}
-	servedA := a.metric(t, `echo_requests_total{code="200",proto="h1"}`)
-	servedB := b.metric(t, `echo_requests_total{code="200",proto="h2"}`)
+	servedA := a.Series(t, `echo_requests_total{code="200",proto="h1"}`)
+	servedB := b.Series(t, `echo_requests_total{code="200",proto="h2"}`)
 	if sum.Pods["pod-a"].Requests != servedA || sum.Pods["pod-b"].Requests != servedB || len(sum.Pods) != 2 {
 		t.Fatalf("summary pods %+v, servers counted pod-a=%v pod-b=%v", sum.Pods, servedA, servedB)
 	}
@@ -78,10 +78,10 @@ export default function () {
 	}
 	// Keep-alive: at most one connection per VU and server (the batch's
 	// two requests go to different servers, so it needs no second one).
-	if c := a.metric(t, `echo_connections_opened_total{proto="h1"}`); c < 1 || c > 4 {
+	if c := a.Series(t, `echo_connections_opened_total{proto="h1"}`); c < 1 || c > 4 {
 		t.Fatalf("pod-a h1 connections %v, want 1..4 (one per VU)", c)
 	}
-	if c := b.metric(t, `echo_connections_opened_total{proto="h2"}`); c < 1 || c > 4 {
+	if c := b.Series(t, `echo_connections_opened_total{proto="h2"}`); c < 1 || c > 4 {
 		t.Fatalf("pod-b h2 connections %v, want 1..4 (one per VU)", c)
 	}
 }
@@ -116,12 +116,12 @@ export default function () {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, spread, "run", "-q", "--no-summary", "-u", "3", "-i", "12", "-e", "A="+a.HTTP+"/", script).CombinedOutput()
+			out, err := exec.CommandContext(ctx, spread, "run", "-q", "--no-summary", "-u", "3", "-i", "12", "-e", "A="+a.HTTPURL()+"/", script).CombinedOutput()
 			if err != nil {
 				t.Fatalf("spread run: %v\n%s", err, out)
 			}
-			conns := a.metric(t, `echo_connections_opened_total{proto="h1"}`)
-			reqs := a.metric(t, `echo_requests_total{code="200",proto="h1"}`)
+			conns := a.Series(t, `echo_connections_opened_total{proto="h1"}`)
+			reqs := a.Series(t, `echo_requests_total{code="200",proto="h1"}`)
 			if reqs != 24 || conns < c.min || conns > c.max {
 				t.Fatalf("%v connections for %v requests, want %v..%v connections for 24 requests", conns, reqs, c.min, c.max)
 			}

@@ -9,19 +9,16 @@ package csv
 
 import (
 	"bytes"
-	"compress/gzip"
 	stdcsv "encoding/csv"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"spread.dev/spread/ext"
 	"spread.dev/spread/output"
+	"spread.dev/spread/output/bufwriter"
 )
 
 func init() { output.Register("csv", New) }
@@ -46,24 +43,12 @@ var isSystemTag = func() map[string]bool {
 // Output writes samples as CSV rows from a goroutine of its own.
 type Output struct {
 	path       string
-	stdout     io.Writer
 	timeFormat string
 	interval   time.Duration
 
-	w    io.Writer
-	file *os.File
-	gz   *gzip.Writer
-	buf  bytes.Buffer
-	cw   *stdcsv.Writer
-	row  []string
-	werr error
-
-	mu      sync.Mutex
-	pending []ext.Sample
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
-	stopped bool
+	cw  *stdcsv.Writer // over the bufwriter's buffer; writer goroutine only
+	row []string
+	w   *bufwriter.Writer
 }
 
 // New builds the output from `--out csv=FILE`.
@@ -71,11 +56,7 @@ func New(p output.Params) (output.Output, error) {
 	if strings.TrimSpace(p.Arg) == "" {
 		return nil, fmt.Errorf("want a file name: --out csv=FILE (or csv=- for stdout)")
 	}
-	o := &Output{path: p.Arg, stdout: p.Stdout, timeFormat: "unix", interval: time.Second,
-		stop: make(chan struct{}), done: make(chan struct{}), row: make([]string, len(Columns))}
-	if o.stdout == nil {
-		o.stdout = os.Stdout
-	}
+	o := &Output{path: p.Arg, timeFormat: "unix", interval: time.Second, row: make([]string, len(Columns))}
 	if tf := p.Env["K6_CSV_TIME_FORMAT"]; tf != "" {
 		switch tf {
 		case "unix", "unix_milli", "unix_micro", "unix_nano", "rfc3339", "rfc3339_nano":
@@ -98,7 +79,8 @@ func New(p output.Params) (output.Output, error) {
 		}
 		o.interval = d
 	}
-	o.cw = stdcsv.NewWriter(&o.buf)
+	o.w = bufwriter.New(bufwriter.Config{Name: "csv", Path: p.Arg, Stdout: p.Stdout, Interval: o.interval,
+		Header: o.header, Encode: o.encode, Flush: func() { o.cw.Flush() }})
 	return o, nil
 }
 
@@ -106,119 +88,22 @@ func New(p output.Params) (output.Output, error) {
 func (o *Output) Description() string { return "csv (" + o.path + ")" }
 
 // Start opens the file, writes the header and starts the writer goroutine.
-func (o *Output) Start() error {
-	if o.path == "-" {
-		o.w = o.stdout
-	} else {
-		f, err := os.Create(o.path)
-		if err != nil {
-			return fmt.Errorf("csv output: %w", err)
-		}
-		o.file, o.w = f, f
-	}
-	if strings.HasSuffix(o.path, ".gz") {
-		o.gz = gzip.NewWriter(o.w)
-	}
-	_ = o.cw.Write(Columns)
-	o.write()
-	o.mu.Lock()
-	o.started = true
-	o.mu.Unlock()
-	go o.loop()
-	return nil
-}
+func (o *Output) Start() error { return o.w.Start() }
 
 // AddSamples queues samples for the writer; it never blocks on I/O.
-func (o *Output) AddSamples(samples []ext.Sample) {
-	o.mu.Lock()
-	if !o.stopped {
-		o.pending = append(o.pending, samples...)
-	}
-	o.mu.Unlock()
-}
+func (o *Output) AddSamples(samples []ext.Sample) { o.w.Add(samples) }
 
 // Stop writes what is queued, flushes and closes the file.
-func (o *Output) Stop() error {
-	o.mu.Lock()
-	if o.stopped {
-		o.mu.Unlock()
-		return nil
-	}
-	o.stopped = true
-	started := o.started
-	o.mu.Unlock()
-	if !started {
-		return nil
-	}
-	close(o.stop)
-	<-o.done
-	err := o.werr
-	if o.gz != nil {
-		if cerr := o.gz.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-	}
-	if o.file != nil {
-		if cerr := o.file.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("csv output %s: %w", o.path, err)
-	}
-	return nil
+func (o *Output) Stop() error { return o.w.Stop() }
+
+// header starts the CSV writer over the output buffer with k6's header row.
+func (o *Output) header(buf *bytes.Buffer) {
+	o.cw = stdcsv.NewWriter(buf)
+	_ = o.cw.Write(Columns)
 }
 
-// loop is the writer goroutine: every save interval, and at Stop, it
-// writes the queued rows.
-func (o *Output) loop() {
-	defer close(o.done)
-	tick := time.NewTicker(o.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			o.drain()
-		case <-o.stop:
-			o.drain()
-			return
-		}
-	}
-}
-
-func (o *Output) drain() {
-	o.mu.Lock()
-	batch := o.pending
-	o.pending = nil
-	o.mu.Unlock()
-	for i := range batch {
-		o.encode(&batch[i])
-		if o.buf.Len() >= 256<<10 {
-			o.write()
-		}
-	}
-	o.write()
-	if o.gz != nil && o.werr == nil {
-		o.werr = o.gz.Flush()
-	}
-}
-
-func (o *Output) write() {
-	o.cw.Flush()
-	if o.buf.Len() == 0 {
-		return
-	}
-	if o.werr == nil {
-		var w io.Writer = o.w
-		if o.gz != nil {
-			w = o.gz
-		}
-		_, o.werr = w.Write(o.buf.Bytes())
-	}
-	o.buf.Reset()
-}
-
-func (o *Output) encode(s *ext.Sample) {
+// encode appends the sample's row.
+func (o *Output) encode(_ *bytes.Buffer, s *ext.Sample) {
 	if s.Metric == nil {
 		return
 	}

@@ -5,50 +5,30 @@
 package json
 
 import (
-	"compress/gzip"
+	"bytes"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"spread.dev/spread/ext"
 	"spread.dev/spread/metrics"
 	"spread.dev/spread/output"
+	"spread.dev/spread/output/bufwriter"
 )
 
 func init() { output.Register("json", New) }
 
-// batchBytes is how much encoded text is gathered before one write, so a
-// crash leaves whole lines on disk rather than a line cut mid-way.
-const batchBytes = 256 << 10
-
 // Output writes samples as k6 NDJSON from a goroutine of its own, so
 // AddSamples never waits for the disk.
 type Output struct {
-	path   string
-	stdout io.Writer
-	reg    *ext.Registry
-
-	w    io.Writer // file or stdout, below gz when gzipping
-	file *os.File
-	gz   *gzip.Writer
-	seen map[string]bool
-	buf  []byte
-	werr error
-
-	mu      sync.Mutex
-	pending []ext.Sample
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
-	stopped bool
+	path string
+	reg  *ext.Registry
+	seen map[string]bool // metrics whose Metric line is written; writer goroutine only
+	w    *bufwriter.Writer
 }
 
 // New builds the output from `--out json=FILE`.
@@ -56,151 +36,35 @@ func New(p output.Params) (output.Output, error) {
 	if strings.TrimSpace(p.Arg) == "" {
 		return nil, fmt.Errorf("want a file name: --out json=FILE (or json=- for stdout)")
 	}
-	stdout := p.Stdout
-	if stdout == nil {
-		stdout = os.Stdout
-	}
-	return &Output{path: p.Arg, stdout: stdout, reg: p.Registry, seen: map[string]bool{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
+	o := &Output{path: p.Arg, reg: p.Registry, seen: map[string]bool{}}
+	o.w = bufwriter.New(bufwriter.Config{Name: "json", Path: p.Arg, Stdout: p.Stdout, Encode: o.encode})
+	return o, nil
 }
 
 // Description names the output and its file.
 func (o *Output) Description() string { return "json (" + o.path + ")" }
 
 // Start opens the file and starts the writer goroutine.
-func (o *Output) Start() error {
-	if o.path == "-" {
-		o.w = o.stdout
-	} else {
-		f, err := os.Create(o.path)
-		if err != nil {
-			return fmt.Errorf("json output: %w", err)
-		}
-		o.file, o.w = f, f
-	}
-	if strings.HasSuffix(o.path, ".gz") {
-		o.gz = gzip.NewWriter(o.w)
-	}
-	o.mu.Lock()
-	o.started = true
-	o.mu.Unlock()
-	go o.loop()
-	return nil
-}
+func (o *Output) Start() error { return o.w.Start() }
 
 // AddSamples queues samples for the writer; it never blocks on I/O.
-func (o *Output) AddSamples(samples []ext.Sample) {
-	if len(samples) == 0 {
-		return
-	}
-	o.mu.Lock()
-	if o.stopped {
-		o.mu.Unlock()
-		return
-	}
-	o.pending = append(o.pending, samples...)
-	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
-}
+func (o *Output) AddSamples(samples []ext.Sample) { o.w.Add(samples) }
 
 // Stop writes what is queued, flushes and closes the file.
-func (o *Output) Stop() error {
-	o.mu.Lock()
-	if o.stopped {
-		o.mu.Unlock()
-		return nil
-	}
-	o.stopped = true
-	started := o.started
-	o.mu.Unlock()
-	if !started {
-		return nil
-	}
-	close(o.stop)
-	<-o.done
-	err := o.werr
-	if o.gz != nil {
-		if cerr := o.gz.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-	}
-	if o.file != nil {
-		if cerr := o.file.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("json output %s: %w", o.path, err)
-	}
-	return nil
-}
-
-// loop is the writer goroutine, owned by the Output and ended by Stop.
-func (o *Output) loop() {
-	defer close(o.done)
-	for {
-		select {
-		case <-o.wake:
-			o.drain()
-		case <-o.stop:
-			o.drain()
-			return
-		}
-	}
-}
-
-// drain encodes and writes everything queued.
-func (o *Output) drain() {
-	for {
-		o.mu.Lock()
-		batch := o.pending
-		o.pending = nil
-		o.mu.Unlock()
-		if len(batch) == 0 {
-			break
-		}
-		for i := range batch {
-			o.encode(&batch[i])
-			if len(o.buf) >= batchBytes {
-				o.write()
-			}
-		}
-	}
-	o.write()
-	if o.gz != nil && o.werr == nil {
-		// Push compressed data out at each pause so `tail` of a .gz works too.
-		o.werr = o.gz.Flush()
-	}
-}
-
-func (o *Output) write() {
-	if len(o.buf) == 0 {
-		return
-	}
-	if o.werr == nil {
-		var w io.Writer = o.w
-		if o.gz != nil {
-			w = o.gz
-		}
-		_, o.werr = w.Write(o.buf)
-	}
-	o.buf = o.buf[:0]
-}
+func (o *Output) Stop() error { return o.w.Stop() }
 
 // encode appends the sample's lines (its Metric line the first time).
-func (o *Output) encode(s *ext.Sample) {
+func (o *Output) encode(buf *bytes.Buffer, s *ext.Sample) {
 	if s.Metric == nil {
 		return
 	}
+	b := buf.AvailableBuffer() // appending in place avoids a copy
 	name := s.Metric.Name
 	if !o.seen[name] {
 		o.seen[name] = true
-		o.buf = AppendMetricLine(o.buf, s.Metric, metrics.Info(o.reg, name))
+		b = AppendMetricLine(b, s.Metric, metrics.Info(o.reg, name))
 	}
-	o.buf = AppendPointLine(o.buf, s)
+	buf.Write(AppendPointLine(b, s))
 }
 
 // AppendMetricLine appends k6's metric declaration line.

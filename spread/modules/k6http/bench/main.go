@@ -11,14 +11,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +25,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spread.dev/echo-server/echotest"
+	"spread.dev/echo-server/testbin"
 )
 
 func main() {
@@ -73,26 +73,30 @@ func run(conns int, d time.Duration, rounds int, out, spreadBin, echoBin, gogc s
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	defer testbin.Cleanup()
+	builtSpread := "" // shown as $TMP/spread in the table, as the path is per run
 	if spreadBin == "" {
-		if spreadBin, err = build(tmp, "spread", "spread.dev/spread/cmd/spread"); err != nil {
+		if spreadBin, err = testbin.Build("spread.dev/spread/cmd/spread"); err != nil {
 			return err
 		}
+		builtSpread = spreadBin
 	}
 	if echoBin == "" {
-		if echoBin, err = build(tmp, "echo-server", "spread.dev/echo-server/cmd/echo-server"); err != nil {
+		if echoBin, err = testbin.Build(echotest.Package); err != nil {
 			return err
 		}
 	}
-	srv, err := startEcho(echoBin)
+	srv, err := echotest.Run(echotest.Config{Bin: echoBin, Pod: "bench", TLS: echotest.Off, H3: echotest.Off,
+		Args: []string{"--delay", "0"}, ReadyTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Kill()
 	script := filepath.Join(tmp, "get.js")
 	if err := os.WriteFile(script, []byte("import http from 'k6/http';\nexport default function () { http.get(__ENV.TARGET); }\n"), 0o600); err != nil {
 		return err
 	}
-	target := srv.http + "/"
+	target := srv.HTTPURL() + "/"
 	secs := strconv.Itoa(int(d.Seconds())) + "s"
 	type tool struct {
 		name  string
@@ -135,6 +139,9 @@ func run(conns int, d time.Duration, rounds int, out, spreadBin, echoBin, gogc s
 		names[i] = t.name
 	}
 	for name, r := range med {
+		if builtSpread != "" {
+			r.CommandStr = strings.ReplaceAll(r.CommandStr, builtSpread, "$TMP/spread")
+		}
 		r.CommandStr = strings.ReplaceAll(r.CommandStr, tmp, "$TMP")
 		med[name] = r
 	}
@@ -150,27 +157,15 @@ func run(conns int, d time.Duration, rounds int, out, spreadBin, echoBin, gogc s
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// build compiles pkg from the workspace into dir.
-func build(dir, name, pkg string) (string, error) {
-	out := filepath.Join(dir, name)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out, nil
-}
-
 // measure runs one tool and reads its own count, its CPU (rusage of the
 // child) and the server's CPU and connection count over the same span.
-func measure(srv *echoServer, name string, args, env []string, tmp string,
+func measure(srv *echotest.Server, name string, args, env []string, tmp string,
 	parse func(string, string) (float64, float64, float64, error)) (result, error) {
-	connsBefore, err := srv.connsOpened()
+	connsBefore, err := connsOpened(srv)
 	if err != nil {
 		return result{}, err
 	}
-	srvBefore, err := procCPU(srv.cmd.Process.Pid)
+	srvBefore, err := procCPU(srv.Pid())
 	if err != nil {
 		return result{}, err
 	}
@@ -184,11 +179,11 @@ func measure(srv *echoServer, name string, args, env []string, tmp string,
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, stdout.String())
 	}
-	srvAfter, err := procCPU(srv.cmd.Process.Pid)
+	srvAfter, err := procCPU(srv.Pid())
 	if err != nil {
 		return result{}, err
 	}
-	connsAfter, err := srv.connsOpened()
+	connsAfter, err := connsOpened(srv)
 	if err != nil {
 		return result{}, err
 	}
@@ -362,74 +357,11 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration((ut + st) / clkTck * float64(time.Second)), nil
 }
 
-type echoServer struct {
-	cmd           *exec.Cmd
-	http, metrics string
-	done          chan struct{}
-}
-
-var listenLine = regexp.MustCompile(`listening (h1|metrics) (\S+)`)
-
-// startEcho starts echo-server on kernel-chosen loopback ports.
-func startEcho(bin string) (*echoServer, error) {
-	cmd := exec.Command(bin, "--insecure-bind", "127.0.0.1:0", "--bind", "", "--quic-bind", "",
-		"--metrics-bind", "127.0.0.1:0", "--delay", "0", "--pod-name", "bench", "--access-log=false")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &echoServer{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); pw.Close(); close(s.done) }()
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				if m[1] == "h1" {
-					s.http = m[2]
-				} else {
-					s.metrics = m[2]
-				}
-			}
-			if strings.HasSuffix(sc.Text(), "ready") {
-				ready <- nil
-				_, _ = io.Copy(io.Discard, pr)
-				return
-			}
-		}
-		ready <- errors.New("echo-server exited before it was ready")
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return nil, err
-		}
-	case <-time.After(30 * time.Second):
-		s.stop()
-		return nil, errors.New("echo-server not ready after 30s")
-	}
-	return s, nil
-}
-
-func (s *echoServer) stop() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
 // connsOpened reads echo_connections_opened_total{proto="h1"}.
-func (s *echoServer) connsOpened() (float64, error) {
-	resp, err := http.Get(s.metrics)
+func connsOpened(srv *echotest.Server) (float64, error) {
+	text, err := srv.Scrape()
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	const series = `echo_connections_opened_total{proto="h1"} `
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, nil
+	return echotest.SeriesValue(text, `echo_connections_opened_total{proto="h1"}`)
 }
