@@ -3,8 +3,13 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
-export GOFLAGS ?= -buildvcs=false
-MODULES := ./spread/... ./echo-server/... ./xk6-http3/...
+# One build configuration for binaries, tests and images (static, trimmed
+# paths), so the Go build cache is shared by all of them: a cold CI machine
+# compiles each package once.
+export GOFLAGS ?= -buildvcs=false -trimpath
+export CGO_ENABLED ?= 0
+MODULES := ./spread/... ./echo-server/... ./xk6-http3/... ./k8s/...
+CERT_HOSTS ?= echo-server,echo-server.spread,echo-server.spread.svc,echo-server.spread.svc.cluster.local,echo-server-nodeport.spread.svc,localhost,127.0.0.1
 
 .PHONY: all build test vet experiments bench clean deps images certs
 
@@ -33,6 +38,17 @@ experiments: build
 
 bench: build
 	./bench/run.sh
+
+# Container images as OCI tarballs in dist/, built without Docker
+# (go-containerregistry): `k3s ctr images import dist/*.tar` or `docker load`.
+images:
+	$(GO) run ./k8s/cmd/images -out dist -tag dev
+
+# The certificates and QUIC keys the k8s/base secretGenerator reads.
+certs: build
+	@mkdir -p k8s/base/certs
+	$(BIN)/echo-server certs --dir k8s/base/certs --hosts $(CERT_HOSTS)
+	[ -f k8s/base/certs/quic.keys ] || $(BIN)/echo-server keys --out k8s/base/certs/quic.keys
 
 clean:
 	rm -rf $(BIN) results dist

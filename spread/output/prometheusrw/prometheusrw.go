@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,9 +106,10 @@ type Output struct {
 	stderr io.Writer
 	client *client
 
-	mu     sync.Mutex
-	series map[string]*series
-	order  []*series // creation order, for stable requests
+	mu      sync.Mutex
+	series  map[string]*series
+	order   []*series       // creation order, for stable requests
+	testIDs map[string]bool // testid label values in use
 
 	stop        chan struct{}
 	done        chan struct{}
@@ -138,15 +140,16 @@ func New(p output.Params) (output.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{cfg: cfg, testID: id, stderr: stderr, client: c, series: map[string]*series{}, stopTimeout: stopTimeout}, nil
+	return &Output{cfg: cfg, testID: id, stderr: stderr, client: c, series: map[string]*series{}, testIDs: map[string]bool{}, stopTimeout: stopTimeout}, nil
 }
 
 // TestID is the testid label of series whose samples carry no testid tag.
 func (o *Output) TestID() string { return o.testID }
 
-// Description names the target and the generated testid.
+// Description names the target and the generated testid (used where
+// samples carry no testid tag).
 func (o *Output) Description() string {
-	return fmt.Sprintf("prometheus-rw (%s, testid=%s)", o.cfg.URL, o.testID)
+	return fmt.Sprintf("prometheus-rw (%s, testid=%s unless tagged)", o.cfg.URL, o.testID)
 }
 
 // Start starts the periodic push.
@@ -169,6 +172,11 @@ func (o *Output) AddSamples(samples []ext.Sample) {
 		se := o.series[key]
 		if se == nil {
 			se = &series{metric: s.Metric, labels: labelsFor(s.Tags, o.testID)}
+			for _, l := range se.labels {
+				if l.Name == "testid" {
+					o.testIDs[l.Value] = true
+				}
+			}
 			o.series[key] = se
 			o.order = append(o.order, se)
 		}
@@ -191,8 +199,15 @@ func (o *Output) Stop() error {
 			o.lost, o.sent+o.lost, o.cfg.URL, o.lastErr)
 		return nil
 	}
+	o.mu.Lock()
+	ids := make([]string, 0, len(o.testIDs))
+	for id := range o.testIDs {
+		ids = append(ids, id)
+	}
+	o.mu.Unlock()
+	sort.Strings(ids)
 	fmt.Fprintf(o.stderr, "prometheus-rw: %d samples in %d pushes delivered to %s, testid=%s\n",
-		o.sent, o.pushes, o.cfg.URL, o.testID)
+		o.sent, o.pushes, o.cfg.URL, strings.Join(ids, ","))
 	return nil
 }
 

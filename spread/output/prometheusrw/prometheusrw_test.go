@@ -134,9 +134,9 @@ func TestNamesValuesAndLabels(t *testing.T) {
 		ext.Sample{Metric: custom, Time: now, Tags: nil, Value: 2048},
 	)
 	o.AddSamples(batch)
-	time.Sleep(120 * time.Millisecond) // at least one periodic push
+	time.Sleep(400 * time.Millisecond) // several periodic pushes
 	if rcv.calls.Load() == 0 {
-		t.Error("no periodic push within 120ms at a 50ms interval")
+		t.Error("no periodic push within 400ms at a 50ms interval")
 	}
 	if err := o.Stop(); err != nil {
 		t.Fatal(err)
@@ -144,19 +144,19 @@ func TestNamesValuesAndLabels(t *testing.T) {
 	got := rcv.last(t)
 	la := "bad_name_x=v,expected_response=true,pod=pod-a,proto=HTTP/1.1,testid=t1"
 	want := map[string]float64{
-		"k6_http_reqs_total{" + la + "}":                            100,
+		"k6_http_reqs_total{" + la + "}":                           100,
 		"k6_http_reqs_total{pod=pod-b,proto=HTTP/1.1,testid=mine}": 1,
-		"k6_http_req_failed_rate{" + la + "}":                       0.25,
-		"k6_vus{testid=t1}":                                         7,
-		"k6_http_req_duration_avg{" + la + "}":                      0.0505,
-		"k6_http_req_duration_min{" + la + "}":                      0.001,
-		"k6_http_req_duration_max{" + la + "}":                      0.1,
-		"k6_http_req_duration_count{" + la + "}":                    100,
-		"k6_http_req_duration_sum{" + la + "}":                      5.05,
-		"k6_http_req_duration_p50{" + la + "}":                      0.050,
-		"k6_http_req_duration_med{" + la + "}":                      0.050,
-		"k6_http_req_duration_p999{" + la + "}":                     0.1,
-		"k6_bytes_seen_avg{testid=t1}":                              2048, // not a time: no unit change
+		"k6_http_req_failed_rate{" + la + "}":                      0.25,
+		"k6_vus{testid=t1}":                                        7,
+		"k6_http_req_duration_avg{" + la + "}":                     0.0505,
+		"k6_http_req_duration_min{" + la + "}":                     0.001,
+		"k6_http_req_duration_max{" + la + "}":                     0.1,
+		"k6_http_req_duration_count{" + la + "}":                   100,
+		"k6_http_req_duration_sum{" + la + "}":                     5.05,
+		"k6_http_req_duration_p50{" + la + "}":                     0.050,
+		"k6_http_req_duration_med{" + la + "}":                     0.050,
+		"k6_http_req_duration_p999{" + la + "}":                    0.1,
+		"k6_bytes_seen_avg{testid=t1}":                             2048, // not a time: no unit change
 	}
 	for k, v := range want {
 		ts, ok := got[k]
