@@ -87,7 +87,8 @@ type VU interface {
 	// tags, `scenario`, and `group` while inside group().
 	Tags() Tags
 	// Push hands samples to the metrics engine and the outputs. It never
-	// blocks for long and is safe from any goroutine.
+	// blocks for long and is safe from any goroutine. It copies the
+	// samples it keeps, so the caller may reuse the slice once it returns.
 	Push(samples ...Sample)
 	// Metrics is the run's metric registry (built-in and custom metrics).
 	Metrics() *Registry

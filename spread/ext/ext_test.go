@@ -2,6 +2,7 @@ package ext_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -153,5 +154,102 @@ func TestRegistry(t *testing.T) {
 	}
 	if r.Get(ext.MetricHTTPReqs) == nil || r.Get(ext.MetricHTTP3ConnectionsOpened) == nil {
 		t.Fatal("built-in metrics missing")
+	}
+}
+
+func TestResponseObjectWith(t *testing.T) {
+	rt := goja.New()
+	builds := 0
+	extra := ext.ResponseExtra{Key: "connection", Build: func() goja.Value {
+		builds++
+		o := rt.NewObject()
+		_ = o.Set("id", 7)
+		return o
+	}}
+	_ = rt.Set("r", ext.NewResponseObjectWith(rt, result(), extra))
+	v, err := rt.RunString(`JSON.stringify([Object.keys(r).slice(-2).join(','), r.connection.id,
+		r.connection === r.connection, 'connection' in r,
+		(r.more = 1, Object.keys(r).slice(-2).join(',')),
+		(delete r.connection, 'connection' in r), Object.keys(r).slice(-2).join(',')])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `["json,connection",7,true,true,"connection,more",false,"json,more"]`
+	if v.String() != want {
+		t.Fatalf("got  %s\nwant %s", v.String(), want)
+	}
+	if builds != 1 {
+		t.Fatalf("connection built %d times, want once", builds)
+	}
+}
+
+func TestHTTPTagCache(t *testing.T) {
+	base := ext.Tags{"scenario": "default", "group": ""}
+	var c ext.HTTPTagCache
+	r := result()
+	first := c.Tags(base, r, "mode", "multiplexed")
+	if want := ext.HTTPTags(base, r).With("mode", "multiplexed"); fmt.Sprint(first) != fmt.Sprint(want) {
+		t.Fatalf("cached tags %v, want %v", first, want)
+	}
+	same := func(a, b ext.Tags) bool { return fmt.Sprintf("%p", a) == fmt.Sprintf("%p", b) }
+	if again := c.Tags(base, result(), "mode", "multiplexed"); !same(first, again) {
+		t.Fatal("identical request: want the cached map")
+	}
+	for name, change := range map[string]func() (ext.Tags, *ext.HTTPResult, string){
+		"status": func() (ext.Tags, *ext.HTTPResult, string) {
+			r := result()
+			r.Status = 503
+			return base, r, "multiplexed"
+		},
+		"pod": func() (ext.Tags, *ext.HTTPResult, string) {
+			r := result()
+			r.Pod = "pod-b"
+			return base, r, "multiplexed"
+		},
+		"error": func() (ext.Tags, *ext.HTTPResult, string) {
+			r := result()
+			r.Error = "x"
+			return base, r, "multiplexed"
+		},
+		"extra value": func() (ext.Tags, *ext.HTTPResult, string) { return base, result(), "single-connection" },
+		// an equal but different base map (e.g. after group()) is not trusted
+		"base": func() (ext.Tags, *ext.HTTPResult, string) {
+			return ext.Tags{"scenario": "default", "group": "::g"}, result(), "multiplexed"
+		},
+	} {
+		b, r, mode := change()
+		got := c.Tags(b, r, "mode", mode)
+		if want := ext.HTTPTags(b, r).With("mode", mode); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s changed: tags %v, want %v", name, got, want)
+		}
+		if same(got, first) {
+			t.Errorf("%s changed: got the stale cached map", name)
+		}
+	}
+}
+
+func TestEmitRequest(t *testing.T) {
+	vu := exttest.New(nil)
+	r := result()
+	tags := ext.HTTPTags(vu.Tags(), r)
+	dataTags := ext.Tags{"only": "data"}
+	ext.EmitRequest(vu, tags, r, ext.HTTPSamples{NoFailed: true, DataTags: dataTags, Sent: 10, Received: 20})
+	ext.EmitRequest(vu, tags, r, ext.HTTPSamples{Received: 5})
+	if n := len(vu.Samples()); n != 8+2+9+1 {
+		t.Fatalf("%d samples, want 20", n)
+	}
+	if n := len(vu.SamplesOf(ext.MetricHTTPReqFailed)); n != 1 {
+		t.Fatalf("%d http_req_failed samples, want 1 (NoFailed on the first request)", n)
+	}
+	sent, recv := vu.SamplesOf(ext.MetricDataSent), vu.SamplesOf(ext.MetricDataReceived)
+	if len(sent) != 1 || sent[0].Value != 10 || sent[0].Tags["only"] != "data" {
+		t.Fatalf("data_sent %+v", sent)
+	}
+	if len(recv) != 2 || recv[1].Value != 5 || recv[1].Tags["url"] != r.URL {
+		t.Fatalf("data_received %+v (the second with the HTTP tags)", recv)
+	}
+	// the pooled buffer is reused: samples already pushed must not change
+	if d := vu.SamplesOf(ext.MetricHTTPReqDuration); d[0].Value != 12 || d[0].Tags["url"] != r.URL {
+		t.Fatalf("duration sample %+v", d[0])
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -127,7 +129,13 @@ type HTTPResult struct {
 // HTTPTags returns the sample tags of r: base (the VU's tags merged with the
 // request's own tags) plus k6's per-request system tags and `pod`.
 func HTTPTags(base Tags, r *HTTPResult) Tags {
-	t := make(Tags, len(base)+12)
+	return buildHTTPTags(base, r, "", "")
+}
+
+// buildHTTPTags is HTTPTags plus one optional extra pair (k6/x/http3's
+// `mode`), set last so it wins as With would.
+func buildHTTPTags(base Tags, r *HTTPResult, extraKey, extraVal string) Tags {
+	t := make(Tags, len(base)+13)
 	for k, v := range base {
 		t[k] = v
 	}
@@ -150,11 +158,64 @@ func HTTPTags(base Tags, r *HTTPResult) Tags {
 		t["tls_version"] = r.TLSVersion
 	}
 	t["pod"] = r.Pod
+	if extraKey != "" {
+		t[extraKey] = extraVal
+	}
 	return t
+}
+
+// HTTPTagCache hands out the tag set of HTTPTags, reusing the last one when
+// a request's tag inputs equal the previous request's.
+//
+// Why: a load loop repeats the same request, so nearly every request has
+// the same tags; building a fresh ~14-entry map per request was a visible
+// share of the engine's CPU per request (allocation, hashing, GC). Tag
+// maps are immutable by contract, so sharing one between requests is
+// safe. The base set is compared by identity (the VU keeps one map until
+// its scenario, group or VU tags change), everything else by value.
+// A zero HTTPTagCache is ready; it is safe for concurrent use (batch).
+type HTTPTagCache struct {
+	mu   sync.Mutex
+	base Tags // identity of the last base set (kept alive by this reference)
+	key  httpTagKey
+	tags Tags
+}
+
+// httpTagKey is every HTTPResult field HTTPTags reads, plus the extra pair.
+type httpTagKey struct {
+	method, url, name, proto, errText, tlsVersion, pod string
+	status, errorCode                                  int
+	expected                                           bool
+	extraKey, extraVal                                 string
+}
+
+// Tags returns HTTPTags(base, r), with the pair extraKey=extraVal added
+// when extraKey is not empty. Callers must not modify the result.
+func (c *HTTPTagCache) Tags(base Tags, r *HTTPResult, extraKey, extraVal string) Tags {
+	k := httpTagKey{method: r.Method, url: r.URL, name: r.Name, proto: r.Proto, errText: r.Error,
+		tlsVersion: r.TLSVersion, pod: r.Pod, status: r.Status, errorCode: r.ErrorCode,
+		expected: r.Expected, extraKey: extraKey, extraVal: extraVal}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tags != nil && sameTags(c.base, base) && c.key == k {
+		return c.tags
+	}
+	c.base, c.key = base, k
+	c.tags = buildHTTPTags(base, r, extraKey, extraVal)
+	return c.tags
+}
+
+// sameTags reports whether a and b are the same map (not merely equal).
+func sameTags(a, b Tags) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 type httpMetrics struct {
 	reqs, duration, blocked, connecting, tlsHandshaking, sending, waiting, receiving, failed *Metric
+	dataSent, dataReceived                                                                   *Metric
 }
 
 func (r *Registry) httpSet() *httpMetrics {
@@ -164,23 +225,49 @@ func (r *Registry) httpSet() *httpMetrics {
 			blocked: r.Get(MetricHTTPReqBlocked), connecting: r.Get(MetricHTTPReqConnecting),
 			tlsHandshaking: r.Get(MetricHTTPReqTLSHandshaking), sending: r.Get(MetricHTTPReqSending),
 			waiting: r.Get(MetricHTTPReqWaiting), receiving: r.Get(MetricHTTPReqReceiving),
-			failed: r.Get(MetricHTTPReqFailed),
+			failed:   r.Get(MetricHTTPReqFailed),
+			dataSent: r.Get(MetricDataSent), dataReceived: r.Get(MetricDataReceived),
 		}
 	})
 	return r.http
 }
 
+// requestSamples is room for one request's samples: 9 http_req* + 2 data.
+type requestSamples [11]Sample
+
+// sampleBufs recycles requestSamples. VU.Push copies what it is given, so
+// the buffer is free again once Push returns; reusing it saves a ~700-byte
+// allocation (and its GC scan) per request.
+var sampleBufs = sync.Pool{New: func() any { return new(requestSamples) }}
+
+// HTTPSamples selects which samples EmitRequest pushes.
+type HTTPSamples struct {
+	// NoFailed leaves out http_req_failed (k6 does when the script set
+	// the response callback to null).
+	NoFailed bool
+	// DataTags are the tags of data_sent / data_received (nil: the HTTP
+	// tags); Sent and Received are their byte counts, zero ones skipped.
+	DataTags       Tags
+	Sent, Received int64
+}
+
 // EmitHTTP pushes the standard HTTP samples of one request (http_reqs,
 // the http_req_* trends and http_req_failed) with the given tags.
 func EmitHTTP(vu VU, tags Tags, r *HTTPResult) {
+	EmitRequest(vu, tags, r, HTTPSamples{})
+}
+
+// EmitRequest pushes everything one request reports in a single Push: the
+// http_req* samples of EmitHTTP (minus http_req_failed with NoFailed) and
+// the data_sent / data_received counts, all stamped with the same time.
+// One Push instead of two halves the pump's locking per request.
+func EmitRequest(vu VU, tags Tags, r *HTTPResult, o HTTPSamples) {
 	m := vu.Metrics().httpSet()
 	now := time.Now()
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	failed := 0.0
-	if !r.Expected {
-		failed = 1
-	}
-	vu.Push(
+	buf := sampleBufs.Get().(*requestSamples)
+	s := buf[:0]
+	s = append(s,
 		Sample{Metric: m.reqs, Time: now, Tags: tags, Value: 1},
 		Sample{Metric: m.duration, Time: now, Tags: tags, Value: ms(r.Timings.Duration())},
 		Sample{Metric: m.blocked, Time: now, Tags: tags, Value: ms(r.Timings.Blocked)},
@@ -189,21 +276,41 @@ func EmitHTTP(vu VU, tags Tags, r *HTTPResult) {
 		Sample{Metric: m.sending, Time: now, Tags: tags, Value: ms(r.Timings.Sending)},
 		Sample{Metric: m.waiting, Time: now, Tags: tags, Value: ms(r.Timings.Waiting)},
 		Sample{Metric: m.receiving, Time: now, Tags: tags, Value: ms(r.Timings.Receiving)},
-		Sample{Metric: m.failed, Time: now, Tags: tags, Value: failed},
 	)
+	if !o.NoFailed {
+		failed := 0.0
+		if !r.Expected {
+			failed = 1
+		}
+		s = append(s, Sample{Metric: m.failed, Time: now, Tags: tags, Value: failed})
+	}
+	dataTags := o.DataTags
+	if dataTags == nil {
+		dataTags = tags
+	}
+	if o.Sent > 0 {
+		s = append(s, Sample{Metric: m.dataSent, Time: now, Tags: dataTags, Value: float64(o.Sent)})
+	}
+	if o.Received > 0 {
+		s = append(s, Sample{Metric: m.dataReceived, Time: now, Tags: dataTags, Value: float64(o.Received)})
+	}
+	vu.Push(s...)
+	*buf = requestSamples{} // drop the references to tags and metrics
+	sampleBufs.Put(buf)
 }
 
 // EmitData pushes data_sent / data_received byte counts (counted on the
 // wire by the module) with the given tags; zero counts are skipped.
 func EmitData(vu VU, tags Tags, sent, received int64) {
-	reg := vu.Metrics()
+	m := vu.Metrics().httpSet()
 	now := time.Now()
-	var s []Sample
+	var buf [2]Sample
+	s := buf[:0]
 	if sent > 0 {
-		s = append(s, Sample{Metric: reg.Get(MetricDataSent), Time: now, Tags: tags, Value: float64(sent)})
+		s = append(s, Sample{Metric: m.dataSent, Time: now, Tags: tags, Value: float64(sent)})
 	}
 	if received > 0 {
-		s = append(s, Sample{Metric: reg.Get(MetricDataReceived), Time: now, Tags: tags, Value: float64(received)})
+		s = append(s, Sample{Metric: m.dataReceived, Time: now, Tags: tags, Value: float64(received)})
 	}
 	if len(s) > 0 {
 		vu.Push(s...)

@@ -14,11 +14,12 @@ var responseKeys = []string{"status", "status_text", "proto", "headers", "body",
 	"remote_port", "url", "error", "error_code", "tls_version", "pod", "request", "json"}
 
 type responseObject struct {
-	rt    *goja.Runtime
-	r     *HTTPResult
-	cache map[string]goja.Value // built or script-set properties
-	gone  map[string]bool       // deleted by the script
-	extra []string              // keys the script added, in order
+	rt     *goja.Runtime
+	r      *HTTPResult
+	extras []ResponseExtra       // module-specific properties, after k6's
+	cache  map[string]goja.Value // built or script-set properties
+	gone   map[string]bool       // deleted by the script
+	extra  []string              // keys the script added, in order
 }
 
 // NewResponseObject builds the JS response object of k6's shape: status,
@@ -32,6 +33,20 @@ type responseObject struct {
 // properties as on a plain object.
 func NewResponseObject(rt *goja.Runtime, r *HTTPResult) *goja.Object {
 	return rt.NewDynamicObject(&responseObject{rt: rt, r: r})
+}
+
+// ResponseExtra is a module's own response property (k6/x/http3's
+// `connection`), built by Build on first read like k6's properties, so a
+// script that never reads it does not pay for it.
+type ResponseExtra struct {
+	Key   string
+	Build func() goja.Value
+}
+
+// NewResponseObjectWith is NewResponseObject plus extra properties, listed
+// after k6's in key order.
+func NewResponseObjectWith(rt *goja.Runtime, r *HTTPResult, extras ...ResponseExtra) *goja.Object {
+	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, extras: extras})
 }
 
 func (o *responseObject) Get(key string) goja.Value {
@@ -110,7 +125,11 @@ func (o *responseObject) Get(key string) goja.Value {
 			return rt.ToValue(doc)
 		})
 	default:
-		return nil
+		x := o.extraOf(key)
+		if x == nil {
+			return nil
+		}
+		v = x.Build()
 	}
 	if o.cache == nil {
 		o.cache = make(map[string]goja.Value, 4)
@@ -123,7 +142,7 @@ func (o *responseObject) Set(key string, val goja.Value) bool {
 	if o.cache == nil {
 		o.cache = make(map[string]goja.Value, 4)
 	}
-	if _, known := o.cache[key]; !known && !isResponseKey(key) {
+	if _, known := o.cache[key]; !known && !isResponseKey(key) && o.extraOf(key) == nil {
 		o.extra = append(o.extra, key)
 	}
 	o.cache[key] = val
@@ -149,13 +168,28 @@ func (o *responseObject) Delete(key string) bool {
 }
 
 func (o *responseObject) Keys() []string {
-	keys := make([]string, 0, len(responseKeys)+len(o.cache))
+	keys := make([]string, 0, len(responseKeys)+len(o.extras)+len(o.cache))
 	for _, k := range responseKeys {
 		if !o.gone[k] {
 			keys = append(keys, k)
 		}
 	}
+	for _, x := range o.extras {
+		if !o.gone[x.Key] {
+			keys = append(keys, x.Key)
+		}
+	}
 	return append(keys, o.extra...)
+}
+
+// extraOf returns the module property called key, or nil.
+func (o *responseObject) extraOf(key string) *ResponseExtra {
+	for i := range o.extras {
+		if o.extras[i].Key == key {
+			return &o.extras[i]
+		}
+	}
+	return nil
 }
 
 func isResponseKey(k string) bool {

@@ -19,11 +19,16 @@ type Engine struct {
 
 	mu      sync.Mutex
 	metrics map[string]*metricState
-	targets []*target // thresholded metrics and sub-metrics, in script order
-	groups  *groupNode
-	pods    map[string]*podState
-	noPod   float64 // http_reqs without a pod tag
-	failed  bool
+	// byMetric caches metrics[m.Name] by metric pointer: AddSamples runs
+	// for ~11 samples per request, and a pointer key hashes much cheaper
+	// than the name string. metrics stays the source of truth (two Metric
+	// values with one name share a state).
+	byMetric map[*ext.Metric]*metricState
+	targets  []*target // thresholded metrics and sub-metrics, in script order
+	groups   *groupNode
+	pods     map[string]*podState
+	noPod    float64 // http_reqs without a pod tag
+	failed   bool
 }
 
 // metricState is one metric's sink and its sub-metrics.
@@ -33,6 +38,36 @@ type metricState struct {
 	contains ext.ValueType
 	sink     sink
 	subs     []*subState
+	special  special // extra bookkeeping, decided once from the name
+}
+
+// special says what AddSamples does with a metric besides its sink; kept
+// on the state so the per-sample path does not compare metric names.
+type special int
+
+const (
+	plain special = iota
+	checksMetric
+	groupDurationMetric
+	httpReqsMetric
+	httpReqDurationMetric
+	httpReqFailedMetric
+)
+
+func specialOf(name string) special {
+	switch name {
+	case ext.MetricChecks:
+		return checksMetric
+	case ext.MetricGroupDuration:
+		return groupDurationMetric
+	case ext.MetricHTTPReqs:
+		return httpReqsMetric
+	case ext.MetricHTTPReqDuration:
+		return httpReqDurationMetric
+	case ext.MetricHTTPReqFailed:
+		return httpReqFailedMetric
+	}
+	return plain
 }
 
 // subState is a sub-metric: the parent's samples whose tags match.
@@ -88,6 +123,7 @@ func NewEngine(reg *ext.Registry, cfg Config) (*Engine, error) {
 		trendStats: append([]string(nil), stats...),
 		timeUnit:   cfg.SummaryTimeUnit,
 		metrics:    map[string]*metricState{},
+		byMetric:   map[*ext.Metric]*metricState{},
 		groups:     newGroupNode("", ""),
 		pods:       map[string]*podState{},
 	}
@@ -138,11 +174,16 @@ func validTrendStat(s string) error {
 
 // stateLocked returns the state of metric m, creating it.
 func (e *Engine) stateLocked(m *ext.Metric) *metricState {
+	if ms := e.byMetric[m]; ms != nil {
+		return ms
+	}
 	ms := e.metrics[m.Name]
 	if ms == nil {
-		ms = &metricState{name: m.Name, typ: m.Type, contains: m.Contains, sink: newSink(m.Type, m.Contains)}
+		ms = &metricState{name: m.Name, typ: m.Type, contains: m.Contains, sink: newSink(m.Type, m.Contains),
+			special: specialOf(m.Name)}
 		e.metrics[m.Name] = ms
 	}
+	e.byMetric[m] = ms
 	return ms
 }
 
@@ -175,14 +216,14 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 				sub.sink.add(s.Value)
 			}
 		}
-		switch ms.name {
-		case ext.MetricChecks:
+		switch ms.special {
+		case checksMetric:
 			if name, ok := s.Tags["check"]; ok {
 				e.groups.check(s.Tags["group"], name, s.Value != 0)
 			}
-		case ext.MetricGroupDuration:
+		case groupDurationMetric:
 			e.groups.find(s.Tags["group"])
-		case ext.MetricHTTPReqs:
+		case httpReqsMetric:
 			pod := s.Tags["pod"]
 			if pod == "" {
 				e.noPod += s.Value
@@ -199,7 +240,7 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 			if proto := s.Tags["proto"]; proto != "" {
 				p.protos[proto]++
 			}
-		case ext.MetricHTTPReqDuration:
+		case httpReqDurationMetric:
 			if pod := s.Tags["pod"]; pod != "" {
 				p := e.podLocked(pod)
 				if p.duration == nil {
@@ -207,7 +248,7 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 				}
 				p.duration.add(s.Value)
 			}
-		case ext.MetricHTTPReqFailed:
+		case httpReqFailedMetric:
 			if pod := s.Tags["pod"]; pod != "" && s.Value != 0 {
 				e.podLocked(pod).failed++
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dop251/goja"
@@ -39,10 +40,13 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 		v.lastEnv = id
 	}
 	v.enterScenario(it)
-	_ = v.rt.Set("__ITER", it.VUIterationInScenario)
+	v.iter, v.iterSet = it.VUIterationInScenario, nil // what __ITER reads (see defineIter)
 	arg := v.setupArg()
 
-	v.ctx.Store(&ctxBox{ctx})
+	if v.iterCtx == nil || v.iterCtx.ctx != ctx {
+		v.iterCtx = &ctxBox{ctx} // one box per scenario context, not per iteration
+	}
+	v.ctx.Store(v.iterCtx)
 	v.sh.VUsActive.Add(1)
 	start := time.Now()
 	release := v.interruptOn(ctx)
@@ -64,9 +68,14 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	}
 	v.sh.IterationsCompleted.Add(1)
 	tags := v.Tags()
+	if v.iterMetric == nil {
+		// looked up once: Registry.Get takes a lock and hashes the name.
+		v.iterMetric = v.sh.Registry.Get(ext.MetricIterations)
+		v.iterDurMetric = v.sh.Registry.Get(ext.MetricIterationDuration)
+	}
 	v.sh.Push(
-		ext.Sample{Metric: v.sh.Registry.Get(ext.MetricIterations), Time: end, Tags: tags, Value: 1},
-		ext.Sample{Metric: v.sh.Registry.Get(ext.MetricIterationDuration), Time: end, Tags: tags,
+		ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1},
+		ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags,
 			Value: float64(end.Sub(start)) / float64(time.Millisecond)},
 	)
 	if err != nil {
@@ -180,21 +189,74 @@ func abortOf(err error) *AbortError {
 // interruptOn interrupts the runtime when ctx ends; the returned release
 // stops that, waits for an interrupt already under way and clears it (so
 // the VU's next use starts clean), and reports whether it fired.
+//
+// The registration on ctx outlives the call: the executors pass the same
+// context to every iteration of a scenario, and a context.AfterFunc per
+// iteration (plus its channel and closures) was about half of the VU's
+// own allocations per iteration. A generation number keeps a late
+// callback of a previous context from touching a later call.
 func (v *VU) interruptOn(ctx context.Context) (release func() bool) {
 	if ctx.Done() == nil {
-		return func() bool { return false }
+		return noInterrupt
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		v.rt.Interrupt(ErrInterrupted)
-		close(fired)
-	})
-	return func() bool {
-		interrupted := !stop()
-		if interrupted {
-			<-fired
+	w := &v.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx != ctx {
+		if w.stop != nil {
+			w.stop()
 		}
-		v.rt.ClearInterrupt()
-		return interrupted
+		w.gen++
+		gen := w.gen
+		w.ctx, w.done = ctx, false
+		w.stop = context.AfterFunc(ctx, func() { v.ctxEnded(gen) })
 	}
+	w.armed, w.fired = true, false
+	if w.done {
+		v.rt.Interrupt(ErrInterrupted)
+		w.fired = true
+	}
+	return v.release
+}
+
+func noInterrupt() bool { return false }
+
+// watch is the VU's registration on the context of its calls (see interruptOn).
+type watch struct {
+	mu    sync.Mutex
+	ctx   context.Context // the context watched
+	stop  func() bool     // unregisters from ctx
+	gen   uint64          // bumped when ctx changes
+	done  bool            // ctx has ended
+	armed bool            // a call is running
+	fired bool            // the running call was interrupted
+}
+
+// ctxEnded runs once when the watched context of generation gen ends.
+func (v *VU) ctxEnded(gen uint64) {
+	w := &v.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen != gen {
+		return
+	}
+	w.done = true
+	if w.armed {
+		v.rt.Interrupt(ErrInterrupted)
+		w.fired = true
+	}
+}
+
+// releaseWatch ends a call's watch; v.release is this, bound once in New.
+func (v *VU) releaseWatch() bool {
+	w := &v.watch
+	w.mu.Lock()
+	w.armed = false
+	// As before the watch was kept across calls: a context that ended by
+	// now counts as an interrupt even if its callback has not run yet.
+	fired := w.fired || w.ctx.Err() != nil
+	w.fired = false
+	w.mu.Unlock()
+	v.rt.ClearInterrupt()
+	return fired
 }

@@ -328,3 +328,88 @@ export function failing() { fail('told to'); }
 		t.Errorf("fail(): %v", err)
 	}
 }
+
+// TestVUInterruptReusedContext: the VU stays registered on one context
+// across calls (see interruptOn). It must still interrupt when that
+// context ends, at once for a context that already ended, and never
+// because an older context ended during a call under a newer one.
+func TestVUInterruptReusedContext(t *testing.T) {
+	p, s := &probe{}, &sink{}
+	v, err := New(context.Background(), newShared(t, probeScript, p, s), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, cancelOld := context.WithCancel(context.Background())
+	defer cancelOld()
+	for i := range 3 {
+		if err := v.RunIteration(old, executor.Iteration{Scenario: "a"}); err != nil {
+			t.Fatalf("iteration %d under one context: %v", i, err)
+		}
+	}
+	cur, cancelCur := context.WithCancel(context.Background())
+	defer cancelCur()
+	time.AfterFunc(50*time.Millisecond, cancelOld)
+	time.AfterFunc(400*time.Millisecond, cancelCur)
+	start := time.Now()
+	err = v.RunIteration(cur, executor.Iteration{Scenario: "a", Exec: "spin"})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("spin: want ErrInterrupted, got %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("spin ended after %s: want it cut by its own context at ~400ms, not the old one at 50ms", d)
+	}
+	start = time.Now()
+	if err := v.RunIteration(cur, executor.Iteration{Scenario: "a", Exec: "spin"}); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("spin under an ended context: want ErrInterrupted, got %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("spin under an ended context took %s", d)
+	}
+	live, cancelLive := context.WithCancel(context.Background())
+	defer cancelLive()
+	for i := range 2 {
+		if err := v.RunIteration(live, executor.Iteration{Scenario: "a"}); err != nil {
+			t.Fatalf("iteration %d after the interrupts: %v", i, err)
+		}
+	}
+}
+
+// TestIterGlobal: __ITER is an accessor (see defineIter) that must read
+// like the plain global k6 sets: 0 in the init context, the iteration
+// number in the scenario, and a script's own assignment until the next
+// iteration.
+func TestIterGlobal(t *testing.T) {
+	v, err := New(context.Background(), newShared(t, probeScript, &probe{}, &sink{}), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		t.Helper()
+		val, err := v.rt.RunString(`JSON.stringify([__ITER, typeof __ITER, '__ITER' in globalThis])`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return val.String()
+	}
+	if got := read(); got != `[0,"number",true]` {
+		t.Fatalf("init context: __ITER reads %s", got)
+	}
+	if err := v.RunIteration(context.Background(), executor.Iteration{Scenario: "a", VUIterationInScenario: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != `[7,"number",true]` {
+		t.Fatalf("after iteration 7: __ITER reads %s", got)
+	}
+	if _, err := v.rt.RunString(`__ITER = 'mine'`); err != nil {
+		t.Fatalf("assigning __ITER: %v", err)
+	}
+	if got := read(); got != `["mine","string",true]` {
+		t.Fatalf("after an assignment: __ITER reads %s", got)
+	}
+	if err := v.RunIteration(context.Background(), executor.Iteration{Scenario: "a", VUIterationInScenario: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != `[8,"number",true]` {
+		t.Fatalf("next iteration: __ITER reads %s", got)
+	}
+}

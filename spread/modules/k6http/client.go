@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"spread.dev/spread/ext"
 )
 
 // client is one VU's HTTP machinery: one transport (so connections are
@@ -29,6 +31,9 @@ type client struct {
 
 	// h1 holds the idle cleartext HTTP/1.1 connections (see h1.go).
 	h1 h1Pool
+
+	// tagCache reuses the sample tag set between identical requests.
+	tagCache ext.HTTPTagCache
 
 	// tlsHosts are the HTTPS host:ports that answered this VU once (see
 	// runBatch); guarded by mu.

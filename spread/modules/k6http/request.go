@@ -83,19 +83,28 @@ func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
 
 // report pushes one hop's samples, unless the VU is being stopped (the
 // request was cut by the end of the test, not by the system under test).
+// The tag set comes from the client's HTTPTagCache (repeated requests share
+// one immutable map) and all samples go out in one Push.
 func (c *client) report(vu ext.VU, base ext.Tags, rq *request, res *ext.HTTPResult, conn *countingConn) {
 	if vu.Context().Err() != nil {
 		return
 	}
-	tags := ext.HTTPTags(base, res)
-	if rq.noCallback {
-		delete(tags, "expected_response")
-		emitWithoutFailed(vu, tags, res)
-	} else {
-		ext.EmitHTTP(vu, tags, res)
-	}
 	sent, recv := c.claimBytes(conn)
-	ext.EmitData(vu, tags, sent, recv)
+	if rq.noCallback {
+		// k6 emits neither http_req_failed nor the expected_response tag
+		// when the response callback is null; the cached map is shared,
+		// so drop the tag from a copy.
+		tags := make(ext.Tags, 16)
+		for k, v := range c.tagCache.Tags(base, res, "", "") {
+			if k != "expected_response" {
+				tags[k] = v
+			}
+		}
+		ext.EmitRequest(vu, tags, res, ext.HTTPSamples{NoFailed: true, Sent: sent, Received: recv})
+		return
+	}
+	tags := c.tagCache.Tags(base, res, "", "")
+	ext.EmitRequest(vu, tags, res, ext.HTTPSamples{Sent: sent, Received: recv})
 }
 
 // claimBytes takes the bytes counted on the hop's connection since the last
@@ -108,27 +117,6 @@ func (c *client) claimBytes(conn *countingConn) (int64, int64) {
 		recv += r
 	}
 	return sent, recv
-}
-
-// emitWithoutFailed is EmitHTTP minus http_req_failed, for scripts that set
-// the response callback to null (k6 then does not emit the rate).
-func emitWithoutFailed(vu ext.VU, tags ext.Tags, r *ext.HTTPResult) {
-	reg := vu.Metrics()
-	now := time.Now()
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	s := func(name string, v float64) ext.Sample {
-		return ext.Sample{Metric: reg.Get(name), Time: now, Tags: tags, Value: v}
-	}
-	vu.Push(
-		s(ext.MetricHTTPReqs, 1),
-		s(ext.MetricHTTPReqDuration, ms(r.Timings.Duration())),
-		s(ext.MetricHTTPReqBlocked, ms(r.Timings.Blocked)),
-		s(ext.MetricHTTPReqConnecting, ms(r.Timings.Connecting)),
-		s(ext.MetricHTTPReqTLSHandshaking, ms(r.Timings.TLSHandshaking)),
-		s(ext.MetricHTTPReqSending, ms(r.Timings.Sending)),
-		s(ext.MetricHTTPReqWaiting, ms(r.Timings.Waiting)),
-		s(ext.MetricHTTPReqReceiving, ms(r.Timings.Receiving)),
-	)
 }
 
 // roundTrip sends one request (no redirect handling) and reads its body.
