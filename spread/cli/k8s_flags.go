@@ -20,7 +20,6 @@ import (
 // Flags for runs on Kubernetes: --k8s-scale, and --execution-segment-count
 // / --execution-segment-index for the pods of an Indexed Job.
 func init() {
-	output.Register(k8sScaleOutput, newK8sScaleOutput)
 	addRunFlagHook(RunFlagHook{
 		Add: func(fs *pflag.FlagSet) {
 			fs.StringArray("k8s-scale", nil, "scale a Kubernetes workload during the test: [NAMESPACE/]deployment/NAME=REPLICAS@TIME, e.g. deployment/echo-server=2@2m (repeatable; in-cluster or kubeconfig credentials)")
@@ -31,10 +30,9 @@ func init() {
 	})
 }
 
-// k8sScaleOutput is the output that carries --k8s-scale into the run: an
-// output sees the test start (the first `vus` sample) and the end (Stop),
-// which is when the scale steps must be timed from and cut at.
-const k8sScaleOutput = "k8s-scale"
+// --k8s-scale runs as an extra output of the run (not one --out can name):
+// an output sees the test start (the first `vus` sample) and the end
+// (Stop), which is when the scale steps must be timed from and cut at.
 
 func applyK8sFlags(fs *pflag.FlagSet, cfg *engine.Config) error {
 	if fs.Changed("execution-segment-count") {
@@ -76,7 +74,7 @@ func applyK8sFlags(fs *pflag.FlagSet, cfg *engine.Config) error {
 		fmt.Fprintf(stderrOf(cfg), "k8s-scale: skipped on JOB_COMPLETION_INDEX=%s (only index 0 scales)\n", idx)
 		return nil
 	}
-	cfg.Outs = append(cfg.Outs, k8sScaleOutput+"="+strings.Join(specs, ","))
+	cfg.Extra = append(cfg.Extra, engine.ExtraOutput{Arg: strings.Join(specs, ","), New: newK8sScaleOutput})
 	return nil
 }
 

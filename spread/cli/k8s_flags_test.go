@@ -17,7 +17,7 @@ func TestK8sFlags(t *testing.T) {
 		args    []string
 		env     map[string]string
 		segment string // want executionSegment ("" = unset)
-		out     string // want an extra --out ("" = none)
+		out     string // want an extra output with this argument ("" = none)
 		err     string
 		log     string
 	}{
@@ -27,8 +27,8 @@ func TestK8sFlags(t *testing.T) {
 		{"index out of range", []string{"--execution-segment-count=2", "--execution-segment-index=2"}, nil, "", "", "want 0..1", ""},
 		{"both segment flags", []string{"--execution-segment-count=2", "--execution-segment=0:1/2"}, nil, "", "", "cannot be used together", ""},
 		{"index alone", []string{"--execution-segment-index=1"}, nil, "", "", "needs --execution-segment-count", ""},
-		{"scale", []string{"--k8s-scale=deployment/echo-server=2@2m", "--k8s-scale=deployment/echo-server=1@4m"}, nil, "", "k8s-scale=deployment/echo-server=2@2m,deployment/echo-server=1@4m", "", ""},
-		{"scale on index 0", []string{"--k8s-scale=deployment/echo-server=2@2m"}, map[string]string{"JOB_COMPLETION_INDEX": "0"}, "", "k8s-scale=deployment/echo-server=2@2m", "", ""},
+		{"scale", []string{"--k8s-scale=deployment/echo-server=2@2m", "--k8s-scale=deployment/echo-server=1@4m"}, nil, "", "deployment/echo-server=2@2m,deployment/echo-server=1@4m", "", ""},
+		{"scale on index 0", []string{"--k8s-scale=deployment/echo-server=2@2m"}, map[string]string{"JOB_COMPLETION_INDEX": "0"}, "", "deployment/echo-server=2@2m", "", ""},
 		{"scale skipped on index 2", []string{"--k8s-scale=deployment/echo-server=2@2m"}, map[string]string{"JOB_COMPLETION_INDEX": "2"}, "", "", "", "only index 0 scales"},
 		{"bad scale", []string{"--k8s-scale=deployment/echo-server=2"}, nil, "", "", "no '@TIME'", ""},
 	} {
@@ -63,7 +63,14 @@ func TestK8sFlags(t *testing.T) {
 			if got := string(cfg.CLI["executionSegment"]); got != tc.segment {
 				t.Errorf("executionSegment %s, want %s", got, tc.segment)
 			}
-			got := strings.Join(cfg.Outs, " ")
+			var args []string
+			for _, x := range cfg.Extra {
+				args = append(args, x.Arg)
+			}
+			if len(cfg.Outs) > 0 {
+				t.Errorf("--k8s-flags added --out values %v", cfg.Outs)
+			}
+			got := strings.Join(args, " ")
 			if got != tc.out {
 				t.Errorf("outs %q, want %q", got, tc.out)
 			}

@@ -73,7 +73,10 @@ type Config struct {
 	// ScriptEnv are -e K=V values, added to __ENV.
 	ScriptEnv map[string]string
 	// Outs are --out values "name[=arg]".
-	Outs          []string
+	Outs []string
+	// Extra are outputs a CLI flag adds itself, not named with --out (e.g.
+	// --k8s-scale, which needs to see the test start and end).
+	Extra         []ExtraOutput
 	SummaryExport string
 	NoSummary     bool
 	Quiet         bool
@@ -87,6 +90,12 @@ type Config struct {
 	Signals <-chan os.Signal
 	// StdoutTTY / StderrTTY say whether the streams are terminals.
 	StdoutTTY, StderrTTY bool
+}
+
+// ExtraOutput is an output built by its own factory, with Arg as its argument.
+type ExtraOutput struct {
+	Arg string
+	New output.Factory
 }
 
 // Prepared is a compiled script with its consolidated options.
@@ -305,16 +314,32 @@ func (r *run) run(parent context.Context) (retErr error) {
 		return exitErr(ExitInvalidConfig, fmt.Errorf("thresholds: %w", err))
 	}
 	start := time.Now()
+	params := output.Params{Registry: p.Registry, Env: cfg.Env, Stdout: cfg.Stdout,
+		Stderr: cfg.Stderr, TestID: fmt.Sprintf("spread-%d", start.Unix()), StartTime: start, ScriptPath: p.Program.Path}
+	type pending struct {
+		name  string
+		build func() (output.Output, error)
+	}
+	var outs []pending
 	for _, spec := range cfg.Outs {
-		o, err := output.New(spec, output.Params{Registry: p.Registry, Env: cfg.Env, Stdout: cfg.Stdout,
-			Stderr: cfg.Stderr, TestID: fmt.Sprintf("spread-%d", start.Unix()), StartTime: start, ScriptPath: p.Program.Path})
+		outs = append(outs, pending{spec, func() (output.Output, error) { return output.New(spec, params) }})
+	}
+	for _, x := range cfg.Extra {
+		outs = append(outs, pending{x.Arg, func() (output.Output, error) {
+			xp := params
+			xp.Arg = x.Arg
+			return x.New(xp)
+		}})
+	}
+	for _, po := range outs {
+		o, err := po.build()
 		if err != nil {
 			r.stopOutputs()
 			return exitErr(ExitInvalidConfig, err)
 		}
 		if err := o.Start(); err != nil {
 			r.stopOutputs()
-			return exitErr(ExitGenericEngineErr, fmt.Errorf("output %s: %w", spec, err))
+			return exitErr(ExitGenericEngineErr, fmt.Errorf("output %s: %w", po.name, err))
 		}
 		r.outputs = append(r.outputs, o)
 	}
