@@ -53,6 +53,11 @@ func (s *State) Begin(proto string, now time.Time, p Policy) (n int, first bool,
 	defer s.mu.Unlock()
 	s.requests++
 	s.inflight++
+	if s.recycling && s.inflight == 1 && isClosed(s.idle) {
+		// A request the connection accepted before its GOAWAY started late:
+		// the connection is busy again until it ends.
+		s.idle = make(chan struct{})
+	}
 	first = s.proto == ""
 	if first {
 		s.proto = proto
@@ -97,16 +102,27 @@ func (s *State) Proto() string {
 	return s.proto
 }
 
-// Idle is closed once the connection is recycling with no request in flight.
-func (s *State) Idle() <-chan struct{} { return s.idle }
+// Idle returns a channel closed once the connection is recycling with no
+// request in flight. A request that begins after that gets a new channel:
+// callers waiting out a linger call Idle again to see whether it changed.
+func (s *State) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idle
+}
 
 func (s *State) maybeIdleLocked() {
-	if s.recycling && s.inflight == 0 {
-		select {
-		case <-s.idle:
-		default:
-			close(s.idle)
-		}
+	if s.recycling && s.inflight == 0 && !isClosed(s.idle) {
+		close(s.idle)
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

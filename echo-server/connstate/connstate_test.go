@@ -58,6 +58,35 @@ func TestIdleAfterRecycle(t *testing.T) {
 	}
 }
 
+func TestIdleRearmsForLateRequest(t *testing.T) {
+	s := New(time.Now())
+	s.Begin("h3", time.Now(), Policy{MaxRequests: 1}) // recycles at once
+	s.End()
+	first := s.Idle()
+	select {
+	case <-first:
+	default:
+		t.Fatal("not idle after the recycling request ended")
+	}
+	// A stream accepted before the GOAWAY whose handler starts late.
+	s.Begin("h3", time.Now(), Policy{MaxRequests: 1})
+	busy := s.Idle()
+	if busy == first {
+		t.Fatal("Idle did not change when a request began after it")
+	}
+	select {
+	case <-busy:
+		t.Fatal("idle with a request in flight")
+	default:
+	}
+	s.End()
+	select {
+	case <-busy:
+	default:
+		t.Fatal("not idle after the late request ended")
+	}
+}
+
 func TestContext(t *testing.T) {
 	if From(context.Background()) != nil {
 		t.Fatal("state from empty context")

@@ -132,24 +132,33 @@ func (s *h3Server) startClose(c *h3Conn) {
 // closeGracefully sends GOAWAY (quic-go clients then close the connection
 // themselves once their requests are answered); if the client keeps the
 // connection, it is closed with H3_NO_ERROR goAwayLinger after the last
-// in-flight request.
+// in-flight request, a request that started during the linger included.
 func (c *h3Conn) closeGracefully() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() { // owned by closeGracefully: ends with it via stop
-		select {
-		case <-c.st.Idle():
-		case <-stop:
-			return
-		}
-		t := time.NewTimer(goAwayLinger)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel() // Shutdown then closes the connection with H3_NO_ERROR
-		case <-stop:
+		for {
+			idle := c.st.Idle()
+			select {
+			case <-idle:
+			case <-stop:
+				return
+			}
+			t := time.NewTimer(goAwayLinger)
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+				return
+			}
+			if c.st.Idle() == idle {
+				cancel() // Shutdown then closes the connection with H3_NO_ERROR
+				return
+			}
+			// A stream accepted before the GOAWAY reached its handler during
+			// the linger: let it finish, then linger again.
 		}
 	}()
 	_ = c.srv.Shutdown(ctx)

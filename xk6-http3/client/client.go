@@ -234,6 +234,11 @@ func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
 		if err == nil {
 			return nil
 		}
+		if res.Status != 0 {
+			// The response began (its body was cut): the server processed
+			// the request, so it is a failure, never sent again.
+			return err
+		}
 		kind := retryable(err, method)
 		switch kind {
 		case retryNotSent:

@@ -51,6 +51,15 @@ func run(t *testing.T, c *Client, url string, n, workers int) []*Result {
 	return out
 }
 
+// freshPorts reports whether conns connections dialled one after another,
+// each on a socket of its own, plausibly showed ports distinct client
+// ports: the kernel may give a port freed by an earlier, closed socket to
+// a later one (seen in a few percent of 30-connection runs), so a few
+// repeats are allowed, while a socket reused for re-dials shows one port.
+func freshPorts(ports, conns int) bool {
+	return ports <= conns && ports >= conns-max(1, conns/10)
+}
+
 func distinctPorts(recs []*connRecord) int {
 	seen := map[string]bool{}
 	for _, r := range recs {
@@ -93,7 +102,9 @@ func TestPolicies(t *testing.T) {
 			if len(recs) != tc.wantConns {
 				t.Errorf("server saw %d connections, want %d", len(recs), tc.wantConns)
 			}
-			if p := distinctPorts(recs); p != tc.wantPorts {
+			// Connections that replaced closed ones may meet a recycled port.
+			redials := tc.wantPorts == tc.wantConns && tc.wantConns > 1 && tc.opts.Mode != Multiplexed
+			if p := distinctPorts(recs); p != tc.wantPorts && !(redials && freshPorts(p, len(recs))) {
 				t.Errorf("server saw %d client ports, want %d", p, tc.wantPorts)
 			}
 			if tc.wantConc > 0 && srv.maxConc < tc.wantConc {
@@ -150,7 +161,7 @@ func TestRotationByAge(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	recs := srv.records()
-	if len(recs) < 3 || distinctPorts(recs) != len(recs) {
+	if len(recs) < 3 || !freshPorts(distinctPorts(recs), len(recs)) {
 		t.Fatalf("server saw %d connections on %d ports, want >= 3 on distinct ports", len(recs), distinctPorts(recs))
 	}
 }
@@ -175,10 +186,31 @@ func TestServerRecycling(t *testing.T) {
 			if len(recs) < 4 {
 				t.Errorf("server saw %d connections, want >= 4 (it recycles every 3 requests)", len(recs))
 			}
-			if distinctPorts(recs) != len(recs) {
+			if !freshPorts(distinctPorts(recs), len(recs)) {
 				t.Errorf("re-dials reused a port: %d connections, %d ports", len(recs), distinctPorts(recs))
 			}
 		})
+	}
+}
+
+// TestNoRetryAfterResponse: a response cut after its headers arrived was
+// processed by the server, so it fails with the status kept and is not
+// sent again, even for a GET on a connection closed with H3_NO_ERROR.
+func TestNoRetryAfterResponse(t *testing.T) {
+	pki := newPKI(t)
+	srv := startServer(t, pki, "", func(s *testServer) { s.cutBody = true })
+	c, err := New(Options{CACerts: pki.caPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Do(testCtx(t, 10*time.Second), &Request{URL: srv.url()})
+	if err == nil || res.Status != 200 || res.Retries != 0 || res.ErrorCode != CodeGracefulClose {
+		t.Fatalf("got err %v, status %d, retries %d, code %d; want a failure with status 200, no retry, code %d",
+			err, res.Status, res.Retries, res.ErrorCode, CodeGracefulClose)
+	}
+	if n := len(srv.records()); n != 1 {
+		t.Errorf("server saw %d connections, want 1 (no retry)", n)
 	}
 }
 

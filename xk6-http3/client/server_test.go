@@ -66,13 +66,15 @@ type connRecord struct {
 	id        int
 	remote    string
 	requests  atomic.Int64
-	inflight  atomic.Int64
 	used0RTT  bool
 	recycling atomic.Bool
 	conn      *quic.Conn
+	srv       *http3.Server // this connection's own server: its Shutdown is a GOAWAY on it
 }
 
 // testServer is an in-process HTTP/3 server recording its connections.
+// Like echo-server, it serves each connection with an http3.Server of its
+// own, because quic-go has no per-connection GOAWAY.
 type testServer struct {
 	t         testing.TB
 	pod       string
@@ -81,8 +83,9 @@ type testServer struct {
 	ticketKey [32]byte
 	pki       *testPKI
 
-	maxConnRequests int64         // close a connection gracefully after this many requests
+	maxConnRequests int64         // recycle a connection (GOAWAY) at this request, as echo-server --max-conn-requests
 	delay           time.Duration // per request
+	cutBody         bool          // send the headers and half a body, then close the connection (H3_NO_ERROR)
 
 	mu       sync.Mutex
 	conns    []*connRecord
@@ -91,10 +94,16 @@ type testServer struct {
 
 	udp *net.UDPConn
 	tr  *quic.Transport
-	srv *http3.Server
+	wg  sync.WaitGroup // the accept loop, each connection's server and recycler
 }
 
 type ctxKey struct{}
+
+// recycleGrace bounds how long a recycled connection may stay open after
+// its GOAWAY: quic-go's client closes it itself once its streams are done,
+// so this only cuts a client that ignores the GOAWAY; the handlers here
+// last at most a few hundred milliseconds.
+const recycleGrace = 3 * time.Second
 
 func startServer(t testing.TB, pki *testPKI, addr string, mod func(*testServer)) *testServer {
 	t.Helper()
@@ -136,30 +145,50 @@ func (s *testServer) listen(t testing.TB, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.srv = &http3.Server{Handler: http.HandlerFunc(s.handle),
-		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
-			s.mu.Lock()
-			rec := &connRecord{id: len(s.conns) + 1, remote: c.RemoteAddr().String(), conn: c,
-				used0RTT: c.ConnectionState().Used0RTT}
-			s.conns = append(s.conns, rec)
-			s.mu.Unlock()
-			return context.WithValue(ctx, ctxKey{}, rec)
-		}}
-	go func() { _ = s.srv.ServeListener(ln) }()
+	s.wg.Go(func() { s.accept(ln) })
+}
+
+// accept serves every connection of ln until the transport is closed.
+func (s *testServer) accept(ln *quic.EarlyListener) {
+	for {
+		c, err := ln.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		rec := &connRecord{id: len(s.conns) + 1, remote: c.RemoteAddr().String(), conn: c,
+			used0RTT: c.ConnectionState().Used0RTT}
+		s.conns = append(s.conns, rec)
+		s.mu.Unlock()
+		rec.srv = &http3.Server{Handler: http.HandlerFunc(s.handle),
+			ConnContext: func(ctx context.Context, _ *quic.Conn) context.Context {
+				return context.WithValue(ctx, ctxKey{}, rec)
+			}}
+		s.wg.Go(func() {
+			_ = rec.srv.ServeQUICConn(c)
+			// ServeQUICConn leaves closing to its caller (e.g. when the
+			// server was shut down before this connection was served).
+			_ = c.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+		})
+	}
 }
 
 func (s *testServer) handle(w http.ResponseWriter, r *http.Request) {
 	rec := r.Context().Value(ctxKey{}).(*connRecord)
-	if rec.recycling.Load() {
-		// a recycled connection takes no new request: reject it unprocessed
-		if str, err := w.(http3.HTTPStreamer).HTTPStream(); err == nil {
-			str.CancelRead(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
-			str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
-		}
-		return
-	}
 	n := rec.requests.Add(1)
-	rec.inflight.Add(1)
+	if s.maxConnRequests > 0 && n >= s.maxConnRequests && rec.recycling.CompareAndSwap(false, true) {
+		// Recycle as echo-server --max-conn-requests does: GOAWAY now, so
+		// the client opens no new stream on this connection; streams it
+		// opened before seeing the GOAWAY are answered if the server had
+		// accepted them, else rejected with H3_REQUEST_REJECTED (never
+		// processed, so the client may send them again); the client closes
+		// the connection once its streams are done.
+		s.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), recycleGrace)
+			defer cancel()
+			_ = rec.srv.Shutdown(ctx)
+		})
+	}
 	cur := s.inflight.Add(1)
 	s.mu.Lock()
 	s.maxConc = max(s.maxConc, cur)
@@ -168,24 +197,20 @@ func (s *testServer) handle(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(s.delay)
 	}
 	w.Header().Set("X-Served-By", s.pod)
+	if s.cutBody {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"hostname":`))
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond) // let the headers and the start of the body arrive
+		_ = rec.conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "cut")
+		s.inflight.Add(-1)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"hostname": s.pod, "proto": r.Proto,
 		"remote_addr": r.RemoteAddr, "conn_requests": n})
 	s.inflight.Add(-1)
-	left := rec.inflight.Add(-1)
-	_ = left
-	if s.maxConnRequests > 0 && n >= s.maxConnRequests && rec.recycling.CompareAndSwap(false, true) {
-		// recycle, as echo-server --max-conn-requests does: later requests
-		// are rejected, and the connection closes gracefully once its
-		// streams are done
-		go func() {
-			for i := 0; i < 1000 && rec.inflight.Load() > 0; i++ {
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(time.Millisecond) // let the last response leave
-			_ = rec.conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "recycled")
-		}()
-	}
 }
 
 // stop kills the server without telling clients (like a killed process).
@@ -196,7 +221,7 @@ func (s *testServer) stop() {
 	// Closing the socket under quic-go drops every connection silently.
 	_ = s.udp.Close()
 	_ = s.tr.Close()
-	_ = s.srv.Close()
+	s.wg.Wait()
 	s.tr = nil
 }
 
