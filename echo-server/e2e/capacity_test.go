@@ -12,7 +12,7 @@ import (
 // the rest queue (visible in the metrics), and they leave the queue in FIFO
 // order.
 func TestMaxInflight(t *testing.T) {
-	const slots, delay, requests = 2, 200 * time.Millisecond, 10
+	const slots, delay, requests = 2, 400 * time.Millisecond, 10
 	p := start(t, "pod-cap", "--max-inflight", "2", "--delay", delay.String())
 	h1 := clients(t)["h1"]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -22,8 +22,14 @@ func TestMaxInflight(t *testing.T) {
 	done := make([]time.Duration, requests)
 	var wg sync.WaitGroup
 	for i := range requests {
-		// Staggered starts give the queue a known order.
-		time.Sleep(10 * time.Millisecond)
+		// Each request is sent once the server has taken the previous one
+		// (in a slot, then in the queue), so the queue's order is known
+		// however the machine schedules the client's goroutines.
+		if i > 0 {
+			waitFor(t, func() bool {
+				return p.metric("echo_inflight_requests")+p.metric("echo_queued_requests") >= float64(i)
+			})
+		}
 		wg.Go(func() {
 			r, err := get(ctx, h1, p.url("h1", "/"))
 			if err != nil || r.status != http.StatusOK {
@@ -32,7 +38,7 @@ func TestMaxInflight(t *testing.T) {
 			done[i] = time.Since(begin)
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, func() bool { return p.metric("echo_queued_requests") >= requests-slots })
 	inflight, queued := p.metric("echo_inflight_requests"), p.metric("echo_queued_requests")
 	wg.Wait()
 	elapsed := time.Since(begin)
@@ -42,7 +48,7 @@ func TestMaxInflight(t *testing.T) {
 	if elapsed < minimum-20*time.Millisecond || elapsed > minimum+700*time.Millisecond {
 		t.Errorf("%d requests took %v, want about %v (N/d = %d/s)", requests, elapsed, minimum, int(slots/delay.Seconds()))
 	}
-	if inflight != slots || queued < requests-slots-2 {
+	if inflight != slots || queued != requests-slots {
 		t.Errorf("mid-run inflight %v queued %v, want %d and about %d", inflight, queued, slots, requests-slots)
 	}
 	// FIFO: request i takes the slot request i-slots frees, so it ends one
@@ -78,5 +84,17 @@ func TestCPUWork(t *testing.T) {
 	used := p.metric("process_cpu_seconds_total") - before
 	if used < 0.45 || elapsed < 500*time.Millisecond {
 		t.Errorf("5 requests of 100ms CPU work used %.3fs CPU in %v, want >= 0.5s", used, elapsed)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 5 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
