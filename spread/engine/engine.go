@@ -182,6 +182,14 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 			return nil, exitErr(ExitInvalidConfig, fmt.Errorf("scenario %s: the script exports no function %q", sc.Name, sc.Exec))
 		}
 	}
+	for _, path := range ext.Registered() {
+		m, _ := ext.Lookup(path)
+		if c, ok := m.(ext.OptionsChecker); ok {
+			if err := c.CheckOptions(opts.Raw); err != nil {
+				return nil, exitErr(ExitInvalidConfig, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+	}
 	sh.Options = opts.Raw
 	sh.OptionsJS = decodeAll(opts.Raw)
 	sh.Tags = ext.Tags(opts.Tags)
@@ -538,7 +546,9 @@ func (r *run) abort(reason string) {
 	}
 	cut := r.cutIters
 	r.mu.Unlock()
-	r.log.Log("error", "test aborted: "+reason, js.Field{Key: "source", Value: "abort"})
+	// The exit error says "test aborted: reason" at the end; this line says
+	// when it happened.
+	r.log.Log("warn", "test.abort() called, stopping: "+reason, js.Field{Key: "source", Value: "abort"})
 	if r.sched != nil {
 		r.sched.Stop()
 	}

@@ -62,6 +62,14 @@ type Module interface {
 	NewModuleInstance(vu VU) Instance
 }
 
+// OptionsChecker is implemented by modules that can reject the run's
+// options (a bad CA file, an unknown TLS version) before any VU starts: the
+// engine calls CheckOptions once the options are final and stops with k6's
+// invalid-config exit code (104) when it returns an error.
+type OptionsChecker interface {
+	CheckOptions(o Options) error
+}
+
 // Instance is one VU's copy of a module.
 type Instance interface {
 	Exports() Exports

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,19 @@ func TestEmitRequest(t *testing.T) {
 	// the pooled buffer is reused: samples already pushed must not change
 	if d := vu.SamplesOf(ext.MetricHTTPReqDuration); d[0].Value != 12 || d[0].Tags["url"] != r.URL {
 		t.Fatalf("duration sample %+v", d[0])
+	}
+}
+
+func TestResponseJSONThrowsSyntaxError(t *testing.T) {
+	rt := goja.New()
+	r := result()
+	r.Body = []byte("<html>")
+	_ = rt.Set("r", ext.NewResponseObject(rt, r))
+	v, err := rt.RunString(`try { r.json(); 'no exception' } catch (e) { e.name + ': ' + e.message }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.String(); !strings.HasPrefix(got, "SyntaxError: response body is not JSON") {
+		t.Fatalf("res.json() on HTML threw %q, want a SyntaxError", got)
 	}
 }

@@ -2,7 +2,7 @@ package ext
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -113,7 +113,7 @@ func (o *responseObject) Get(key string) goja.Value {
 		v = rt.ToValue(func(call goja.FunctionCall) goja.Value {
 			var doc any
 			if err := json.Unmarshal(body, &doc); err != nil {
-				panic(rt.NewGoError(fmt.Errorf("response body is not JSON: %w", err)))
+				panic(syntaxError(rt, "response body is not JSON: "+err.Error()))
 			}
 			if sel := call.Argument(0); !goja.IsUndefined(sel) && !goja.IsNull(sel) {
 				x, ok := SelectJSON(doc, sel.String())
@@ -211,4 +211,18 @@ func headerObject(rt *goja.Runtime, h http.Header) *goja.Object {
 		_ = o.Set(http.CanonicalHeaderKey(k), strings.Join(v, ", "))
 	}
 	return o
+}
+
+// syntaxError is the exception res.json() throws for a body that is not JSON:
+// a SyntaxError, as JSON.parse throws, rather than goja's "GoError".
+func syntaxError(rt *goja.Runtime, msg string) goja.Value {
+	ctor, ok := goja.AssertConstructor(rt.Get("SyntaxError"))
+	if !ok {
+		return rt.NewGoError(errors.New(msg))
+	}
+	e, err := ctor(nil, rt.ToValue(msg))
+	if err != nil {
+		return rt.NewGoError(errors.New(msg))
+	}
+	return e
 }

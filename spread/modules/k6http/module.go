@@ -33,6 +33,13 @@ func init() { ext.Register("k6/http", &module{}) }
 
 type module struct{}
 
+// CheckOptions rejects bad k6/http options (tlsCACerts, tlsVersion, batch,
+// podFrom...) before the test starts rather than at every request.
+func (*module) CheckOptions(o ext.Options) error {
+	_, err := loadConfig(o, os.Getenv)
+	return err
+}
+
 // NewModuleInstance returns the VU's copy of k6/http. Its client is built
 // at the first request, once the run's options are final.
 func (*module) NewModuleInstance(vu ext.VU) ext.Instance {
