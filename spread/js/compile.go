@@ -142,6 +142,13 @@ func inlineSourceMap(code string, smap []byte, outDir, scriptDir string) (string
 	if err := json.Unmarshal(smap, &m); err != nil {
 		return "", err
 	}
+	if mappings, ok := m["mappings"].(string); ok {
+		shifted, err := shiftMapColumns(mappings)
+		if err != nil {
+			return "", err
+		}
+		m["mappings"] = shifted
+	}
 	if srcs, ok := m["sources"].([]any); ok {
 		for i, s := range srcs {
 			str, _ := s.(string)

@@ -2,6 +2,8 @@ package js
 
 import (
 	"errors"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -23,7 +25,7 @@ func ErrorText(err error) string {
 			if strings.HasSuffix(line, "(native)") {
 				continue
 			}
-			lines = append(lines, trimPC(line))
+			lines = append(lines, defaultName(trimPC(line)))
 		}
 		if len(lines) > 0 {
 			lines[0] = strings.TrimPrefix(lines[0], "GoError: ")
@@ -75,4 +77,29 @@ func Position(err error) string {
 		}
 	}
 	return ""
+}
+
+// frameRe matches a stack line "at NAME (FILE:LINE:COL)".
+var frameRe = regexp.MustCompile(`^(\s*at )([A-Za-z0-9_$]+) \((.+):\d+:\d+\)$`)
+
+// defaultName shows esbuild's name for an anonymous default export
+// ("<file>_default") as "default", the name users know from k6.
+func defaultName(line string) string {
+	m := frameRe.FindStringSubmatch(line)
+	if m == nil {
+		return line
+	}
+	base := filepath.Base(m[3])
+	base = strings.TrimSuffix(base, filepath.Ext(base))
+	ident := []byte(base)
+	for i, c := range ident {
+		if !(c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			ident[i] = '_'
+		}
+	}
+	// esbuild drops leading characters that cannot start a name (".a.js").
+	if strings.TrimLeft(m[2], "_") != strings.TrimLeft(string(ident), "_")+"_default" {
+		return line
+	}
+	return m[1] + "default" + line[len(m[1])+len(m[2]):]
 }

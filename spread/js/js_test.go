@@ -2,6 +2,7 @@ package js
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,14 +129,67 @@ func TestRuntimeErrorsAreSourceMapped(t *testing.T) {
 	if !strings.Contains(text, "Error: boom 1") {
 		t.Errorf("message missing: %s", text)
 	}
-	if !strings.Contains(text, "lib/b.ts:4:") || !strings.Contains(text, "main.ts:6:") {
-		t.Errorf("stack not mapped to lib/b.ts:4 and main.ts:6:\n%s", text)
+	// Columns are 1-based, as in esbuild's syntax errors and editors:
+	// "throw new Error" has "new" in column 11 of b.ts line 4, and the call
+	// "boom(x.a)" starts in column 3 of main.ts line 6.
+	if !strings.Contains(text, "lib/b.ts:4:11)") || !strings.Contains(text, "main.ts:6:3)") {
+		t.Errorf("stack not mapped to lib/b.ts:4:11 and main.ts:6:3:\n%s", text)
+	}
+	if !strings.Contains(text, "\tat default (") || !strings.Contains(text, "main.ts:6:3)") {
+		t.Errorf("anonymous default export not shown as default:\n%s", text)
 	}
 	if strings.Contains(text, "))") {
 		t.Errorf("stack has goja's pc suffix left: %s", text)
 	}
 	if pos := Position(err); !strings.Contains(pos, "lib/b.ts:4:") {
 		t.Errorf("Position = %q, want lib/b.ts:4:col", pos)
+	}
+}
+
+func TestShiftMapColumns(t *testing.T) {
+	tests := []struct{ in, want []int }{
+		{[]int{0}, []int{1}},
+		{[]int{0, 0, 0, 0}, []int{1, 0, 0, 1}},
+		{[]int{15, 0, -3, 7, 2}, []int{16, 0, -3, 8, 2}},
+		{[]int{-1000, 1, 123456, -1}, []int{-999, 1, 123456, 0}},
+	}
+	for _, tt := range tests {
+		got, err := decodeVLQ(encodeVLQ(tt.in))
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.in) {
+			t.Errorf("VLQ round trip of %v = %v, %v", tt.in, got, err)
+		}
+		shifted, err := shiftMapColumns(encodeVLQ(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := decodeVLQ(shifted); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("shift %v = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	// Later segments of a line and later original columns are deltas: they
+	// stay as they are; the second line's first segment is absolute again.
+	in := encodeVLQ([]int{2, 0, 0, 4}) + "," + encodeVLQ([]int{3, 0, 0, 3}) + ";;" + encodeVLQ([]int{0, 0, 1, -7})
+	want := encodeVLQ([]int{3, 0, 0, 5}) + "," + encodeVLQ([]int{3, 0, 0, 3}) + ";;" + encodeVLQ([]int{1, 0, 1, -7})
+	if got, err := shiftMapColumns(in); err != nil || got != want {
+		t.Errorf("shiftMapColumns(%q) = %q, %v; want %q", in, got, err, want)
+	}
+	if _, err := shiftMapColumns("A!"); err == nil {
+		t.Error("bad VLQ accepted")
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	for in, want := range map[string]string{
+		"\tat main_default (main.js:3:4)":                      "\tat default (main.js:3:4)",
+		"\tat my_test_default (dir/my-test.ts:1:2)":            "\tat default (dir/my-test.ts:1:2)",
+		"\tat other_default (main.js:3:4)":                     "\tat other_default (main.js:3:4)",
+		"\tat inner (main.js:3:4)":                             "\tat inner (main.js:3:4)",
+		"\tat spread_stdin_1_default (.spread-stdin-1.js:1:2)": "\tat default (.spread-stdin-1.js:1:2)",
+		"\tat main.js:1:2":                                     "\tat main.js:1:2",
+	} {
+		if got := defaultName(in); got != want {
+			t.Errorf("defaultName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
