@@ -59,11 +59,24 @@ func addOptionFlags(fs *pflag.FlagSet, f *runFlags) {
 func newRunCommand() *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] SCRIPT.js|SCRIPT.ts",
+		Use:   "run [flags] SCRIPT.js|SCRIPT.ts|-",
+		Long:  "Run a k6-style load test script (\"-\" reads it from stdin; its relative imports and open() resolve from the working directory).",
 		Short: "Run a k6-style load test script",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := engineConfig(cmd.Flags(), f, args[0])
+			if err := checkDisplayFlags(f); err != nil {
+				return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+			}
+			script := args[0]
+			if script == "-" {
+				path, cleanup, err := stdinScript(cmd.InOrStdin())
+				if err != nil {
+					return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+				}
+				defer cleanup()
+				script = path
+			}
+			cfg, err := engineConfig(cmd.Flags(), f, script)
 			if err != nil {
 				return err
 			}
@@ -112,6 +125,22 @@ func newRunCommand() *cobra.Command {
 		}
 	}
 	return cmd
+}
+
+// checkDisplayFlags rejects --log-format and --progress values the
+// engine would otherwise quietly treat as the default.
+func checkDisplayFlags(f *runFlags) error {
+	switch f.logFormat {
+	case "", "logfmt", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want logfmt or json", f.logFormat)
+	}
+	switch f.progress {
+	case "", "auto", "lines", "none":
+	default:
+		return fmt.Errorf("--progress %q: want auto, lines or none", f.progress)
+	}
+	return nil
 }
 
 // engineConfig builds the engine config shared by run and inspect: the

@@ -70,11 +70,11 @@ Flags:
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{limits: server.DefaultLimits}
 	fs := flag.NewFlagSet("echo-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fs.PrintDefaults()
-	}
+	// The flag package prints the error and the whole usage on a typo;
+	// a user then reads 40 lines for one wrong flag. Print the usage only
+	// for -h, and let runServe say the error once with a hint.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&f.binds.Insecure, "insecure-bind", "0.0.0.0:5080", "HTTP/1.1 cleartext listen address (\"\" = off)")
 	fs.StringVar(&f.binds.TLS, "bind", "0.0.0.0:5443", "TLS listen address, HTTP/2 and HTTP/1.1 by ALPN (\"\" = off)")
 	fs.StringVar(&f.binds.QUIC, "quic-bind", "0.0.0.0:5443", "UDP listen address for HTTP/3 (\"\" = off)")
@@ -96,11 +96,15 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.limits.IdleTimeout, "idle-timeout", f.limits.IdleTimeout, "close keep-alive connections idle this long")
 	fs.IntVar(&f.limits.MaxHeaderBytes, "max-header-bytes", f.limits.MaxHeaderBytes, "largest accepted request header block")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprint(stderr, serveUsage)
+			fs.PrintDefaults()
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q (subcommands: certs, keys)", fs.Arg(0))
 	}
 	switch {
 	case f.delay < 0, f.cpuWork < 0, f.drain < 0, f.shutdownTimeout < 0, f.policy.MaxAge < 0:
@@ -130,6 +134,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "echo-server:", err)
+		fmt.Fprintln(stderr, "echo-server: run 'echo-server -h' for the flags")
 		return 2
 	}
 	say := func(format string, a ...any) {
