@@ -303,7 +303,36 @@ func analyse(e plan.Experiment, res *lab.Result, s report.Summary) (Outcome, err
 			markers = append(markers, m)
 		}
 	}
-	return Outcome{Summary: s, Run: report.Run{Summary: s, Series: a.Timeline.Series(res.Start), Markers: markers}}, nil
+	series := a.Timeline.Series(res.Start)
+	s.PerPod = withIdlePods(s.PerPod, &series, res.Pods)
+	return Outcome{Summary: s, Run: report.Run{Summary: s, Series: series, Markers: markers}}, nil
+}
+
+// withIdlePods lists every pod the lab ran, also one that served nothing:
+// a new pod with 0 requests is the keep-alive experiment's headline, and a
+// pod missing from per_pod, the table and the chart reads as "not there"
+// rather than "idle". Such a pod gets a flat zero line on the chart.
+func withIdlePods(perPod map[string]int64, series *report.Series, pods []lab.PodInfo) map[string]int64 {
+	if perPod == nil {
+		perPod = map[string]int64{}
+	}
+	for _, p := range pods {
+		if p.Name == "" {
+			continue
+		}
+		if _, ok := perPod[p.Name]; ok {
+			continue
+		}
+		perPod[p.Name] = 0
+		if series != nil && len(series.X) > 0 {
+			if series.PodRPS == nil {
+				series.PodRPS = map[string][]float64{}
+			}
+			series.Pods = append(series.Pods, p.Name)
+			series.PodRPS[p.Name] = make([]float64, len(series.X))
+		}
+	}
+	return perPod
 }
 
 // runTimeline is what the lab's recorded events say about the run.

@@ -209,3 +209,23 @@ func TestRunKeepsSamplesOfFailedLab(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+func TestWithIdlePodsListsPodsThatServedNothing(t *testing.T) {
+	series := report.Series{X: []float64{0, 1, 2}, Pods: []string{"pod-1"}, PodRPS: map[string][]float64{"pod-1": {5, 5, 5}}}
+	pods := []lab.PodInfo{{Name: "pod-1"}, {Name: "pod-2"}}
+	got := withIdlePods(map[string]int64{"pod-1": 15}, &series, pods)
+	if n, ok := got["pod-2"]; !ok || n != 0 || got["pod-1"] != 15 || len(got) != 2 {
+		t.Errorf("per_pod = %v, want pod-1 15 and pod-2 0", got)
+	}
+	if strings.Join(series.Pods, ",") != "pod-1,pod-2" || len(series.PodRPS["pod-2"]) != 3 || series.PodRPS["pod-2"][1] != 0 {
+		t.Errorf("series pods %v, pod-2 line %v", series.Pods, series.PodRPS["pod-2"])
+	}
+	run := report.Run{Summary: report.Summary{PerPod: got}, Series: series}
+	rows := run.PodRows()
+	if len(rows) != 2 || rows[1].Pod != "pod-2" || rows[1].Requests != 0 || rows[1].Share != 0 {
+		t.Errorf("pod rows %+v", rows)
+	}
+	if lines := run.Charts(0)[0].Lines; len(lines) != 3 || lines[1].Name != "pod-2" || lines[2].Name != "total" {
+		t.Errorf("rps chart lines %+v, want pod-1, pod-2 (flat) and total", lines)
+	}
+}

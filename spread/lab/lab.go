@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkFiles(); err != nil {
+		return nil, err
+	}
 	res = &Result{
 		Proxy: mode, ProxyReason: reason,
 		SamplesFile: filepath.Join(cfg.OutDir, "run.json"),
@@ -166,6 +169,20 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	return res, l.runScript(ctx)
 }
 
+// checkFiles looks for the script and the echo-server binary before any
+// namespace or pod is made, so a typo fails at once with one clear line.
+func (c *Config) checkFiles() error {
+	if _, err := os.Stat(c.Script); err != nil {
+		return fmt.Errorf("lab: script: %w", err)
+	}
+	if c.EchoServer != "" && c.PodCommand == "" {
+		if _, err := exec.LookPath(c.EchoServer); err != nil {
+			return fmt.Errorf("lab: echo-server binary: %w", err)
+		}
+	}
+	return nil
+}
+
 func (c *Config) defaults() error {
 	if c.Script == "" {
 		return errors.New("lab: no script")
@@ -173,6 +190,7 @@ func (c *Config) defaults() error {
 	if c.Replicas < 0 {
 		return fmt.Errorf("lab: replicas %d < 0", c.Replicas)
 	}
+
 	if c.Proxy == "" {
 		c.Proxy = "auto"
 	}

@@ -505,3 +505,31 @@ func TestIPTablesNodePort(t *testing.T) {
 	}
 	checkScaleKill(t, res, hits)
 }
+
+// A missing script or echo-server binary fails before anything is created.
+func TestRunRejectsMissingFilesFirst(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "s.js")
+	if err := os.WriteFile(script, []byte("export default function () {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Script: filepath.Join(dir, "nope.js")}, "lab: script:"},
+		{Config{Script: script, EchoServer: filepath.Join(dir, "no-echo-server")}, "lab: echo-server binary:"},
+	}
+	for _, tt := range tests {
+		tt.cfg.Proxy, tt.cfg.OutDir = "userspace", filepath.Join(dir, "out")
+		var progress lockedBuffer
+		tt.cfg.Progress, tt.cfg.Stdout, tt.cfg.Stderr = &progress, &progress, &progress
+		res, err := Run(context.Background(), tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || res != nil {
+			t.Errorf("Run(%+v) = %v, %v; want an error with %q and no result", tt.cfg, res, err, tt.want)
+		}
+		if _, err := os.Stat(tt.cfg.OutDir); !os.IsNotExist(err) {
+			t.Errorf("out dir created before the check: %v", err)
+		}
+	}
+}

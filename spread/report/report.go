@@ -127,6 +127,33 @@ func cell(key string, s Summary) Cell {
 	return Cell{Key: key}
 }
 
+// VisibleColumns are the summary table's columns that have a value in at
+// least one run: a plain `spread run --out html=` has no mode, proxy,
+// scale, expectation or verdict, and a row of empty experiment columns
+// only says the page was made for something else.
+func (r Report) VisibleColumns() []Column {
+	var out []Column
+	for _, c := range Columns {
+		for _, run := range r.Runs {
+			if t := cell(c.Key, run.Summary).Text; t != "" && t != "–" {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// RowCells renders s as a row of the summary table's visible columns.
+func (r Report) RowCells(s Summary) []Cell {
+	cols := r.VisibleColumns()
+	out := make([]Cell, 0, len(cols))
+	for _, c := range cols {
+		out = append(out, cell(c.Key, s))
+	}
+	return out
+}
+
 // Charts returns the three charts of a run.
 func (r Run) Charts(idx int) []Chart {
 	s := r.Series

@@ -188,3 +188,52 @@ func TestNiceNumbers(t *testing.T) {
 		}
 	}
 }
+
+// A run starting mid-second and ending mid-second at a steady 10 req/s
+// must chart 10 req/s at both ends, from x = 0, not dips and a negative x.
+func TestTimelineSeriesPartialSteps(t *testing.T) {
+	origin := time.Date(2026, 11, 27, 20, 0, 0, 600_000_000, time.UTC) // .6 into a clock second
+	tl := NewTimeline(time.Second)
+	for i := 0; i < 30; i++ { // 10 req/s from origin+0.05s to origin+2.95s
+		tl.Add("http_reqs", origin.Add(50*time.Millisecond+time.Duration(i)*100*time.Millisecond), 1, map[string]string{"pod": "p"})
+	}
+	s := tl.Series(origin)
+	if len(s.X) != 4 || s.X[0] != 0 || math.Abs(s.X[1]-0.4) > 1e-9 {
+		t.Fatalf("x = %v, want 0, 0.4, 1.4, 2.4", s.X)
+	}
+	for i, v := range s.PodRPS["p"] {
+		if math.Abs(v-10) > 2 {
+			t.Errorf("step %d (x=%.1f): %.2f req/s, want ~10 (all %v)", i, s.X[i], v, s.PodRPS["p"])
+		}
+	}
+}
+
+// A plain run (no experiment) shows no empty experiment-only columns; an
+// experiment's report keeps them.
+func TestRenderHidesColumnsEmptyInEveryRun(t *testing.T) {
+	plain := Summary{Name: "run", Requests: 10, RPS: 5, PerPod: map[string]int64{"p": 10}, ReplicasBefore: 1, ReplicasAfter: 1}
+	var b strings.Builder
+	if err := Render(&b, Report{Title: "t", Runs: []Run{{Summary: plain}}}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, key := range []string{"mode", "proxy", "scale_at_s", "new_pod_share", "fair_share", "stall_s", "expected", "verdict"} {
+		if strings.Contains(page, `data-key="`+key+`"`) {
+			t.Errorf("plain run's table has the empty column %q", key)
+		}
+	}
+	for _, key := range []string{"name", "requests", "rps", "p95_ms"} {
+		if !strings.Contains(page, `<th data-key="`+key+`"`) || !strings.Contains(page, `<td data-key="`+key+`"`) {
+			t.Errorf("column %q missing", key)
+		}
+	}
+	exp := plain
+	exp.Mode, exp.Expected, exp.Verdict = "keep-alive", "zero", "as-expected"
+	b.Reset()
+	if err := Render(&b, Report{Title: "t", Runs: []Run{{Summary: plain}, {Summary: exp}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `<th data-key="verdict"`) || strings.Count(b.String(), `<td data-key="verdict"`) != 2 {
+		t.Error("verdict column dropped although one run has a verdict")
+	}
+}

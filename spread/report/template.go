@@ -29,9 +29,9 @@ svg .marker text{font-size:10px;fill:#555} svg .marker.scale text{fill:#C00000}
 <p class="meta">generated {{utc .Generated}}{{if .Command}} by <code>{{.Command}}</code>{{end}}</p>
 {{range .Notes}}<p>{{.}}</p>{{end}}
 <div class="scroll"><table id="summary">
-<thead><tr>{{range columns}}<th data-key="{{.Key}}">{{.Title}}</th>{{end}}</tr></thead>
+<thead><tr>{{range .VisibleColumns}}<th data-key="{{.Key}}">{{.Title}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Runs}}<tr data-name="{{.Summary.Name}}">{{range cells .Summary}}<td data-key="{{.Key}}"{{if .Value}} data-value="{{.Value}}"{{end}}{{if .Class}} class="{{.Class}}"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{range .Runs}}<tr data-name="{{.Summary.Name}}">{{range $.RowCells .Summary}}<td data-key="{{.Key}}"{{if .Value}} data-value="{{.Value}}"{{end}}{{if .Class}} class="{{.Class}}"{{end}}>{{.Text}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table></div>
 {{range $i, $r := .Runs}}

@@ -187,9 +187,25 @@ func (t *Timeline) Series(origin time.Time) Series {
 		}
 		return s.Pods[i] < s.Pods[j]
 	})
-	perSec := 1 / t.Step.Seconds()
+	// Steps are aligned on the clock, not on the run: the first one starts
+	// before the origin and the last one ends after the last sample. Both
+	// are partial, and a rate over the full step width would draw a dip at
+	// each end of every line (and an x before 0). So x is the start of the
+	// covered part and rates are per covered second, at least a quarter of
+	// a step so a sliver cannot blow a rate up.
+	_, last, _ := t.Span()
+	from, to := origin.UnixNano(), last.UnixNano()
 	for k := startK; k <= endK; k++ {
-		x := float64(k*stepNs-origin.UnixNano()) / 1e9
+		lo, hi := k*stepNs, (k+1)*stepNs
+		if k == startK && from > lo && from < hi {
+			lo = from
+		}
+		if k == endK && to > lo && to < hi {
+			hi = to
+		}
+		width := max(hi-lo, stepNs/4)
+		perSec := 1e9 / float64(width)
+		x := float64(lo-origin.UnixNano()) / 1e9
 		s.X = append(s.X, x)
 		st := t.steps[k]
 		for _, pod := range s.Pods {

@@ -322,3 +322,22 @@ func TestParseJSONRoundTrip(t *testing.T) {
 		t.Error("bad JSON must fail")
 	}
 }
+
+// After a rolling restart (2 pods replaced by 2 new ones) the fair share is
+// 1/2, not 1/4: count the pods serving at the same time.
+func TestPodsFairShareCountsPodsServingAtOnce(t *testing.T) {
+	start := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	span := func(a, b float64) Pod {
+		return Pod{Requests: 100, Share: 0.25, FirstSeen: start.Add(time.Duration(a * float64(time.Second))), LastSeen: start.Add(time.Duration(b * float64(time.Second)))}
+	}
+	d := sample()
+	d.Pods = map[string]Pod{"old-1": span(0.1, 5.4), "old-2": span(0.1, 5.0), "new-1": span(5.5, 16), "new-2": span(5.6, 16)}
+	d.Unattributed = 0
+	out := Text(d, TextOptions{NoColor: true})
+	if !strings.Contains(out, "400 requests across 4 pods, at most 2 serving at once (fair share 50.0% each)") {
+		t.Errorf("pods intro:\n%s", out[strings.Index(out, "█ PODS"):])
+	}
+	if got := maxServingAtOnce([]Pod{span(0, 10), span(2, 3), span(2.5, 12)}); got != 3 {
+		t.Errorf("maxServingAtOnce = %d, want 3", got)
+	}
+}

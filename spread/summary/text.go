@@ -403,10 +403,22 @@ func (t *textWriter) pods() {
 		}
 		return rows[i].name < rows[j].name
 	})
-	fair := 1 / float64(len(rows))
+	pods := make([]Pod, len(rows))
+	for i, r := range rows {
+		pods[i] = r.pod
+	}
+	serving := maxServingAtOnce(pods)
+	fair := 1 / float64(serving)
 	t.header("PODS")
 	intro := formatCount(float64(total)) + " requests, all served by one pod"
-	if len(rows) > 1 {
+	switch {
+	case len(rows) > 1 && serving < len(rows):
+		// After a rolling restart or a kill, 1/(pods ever seen) is no
+		// one's fair share: count the pods that served at the same time.
+		intro = formatCount(float64(total)) + " requests across " + strconv.Itoa(len(rows)) +
+			" pods, at most " + strconv.Itoa(serving) + " serving at once (fair share " +
+			strconv.FormatFloat(fair*100, 'f', 1, 64) + "% each)"
+	case len(rows) > 1:
 		intro = formatCount(float64(total)) + " requests across " + strconv.Itoa(len(rows)) +
 			" pods (fair share " + strconv.FormatFloat(fair*100, 'f', 1, 64) + "% each)"
 	}
@@ -503,4 +515,20 @@ func podDuration(ms float64, unit string) string {
 		return FormatDuration(ms, unit)
 	}
 	return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+}
+
+// maxServingAtOnce is the largest number of pods whose [first seen, last
+// seen] spans overlap at one instant (at least 1).
+func maxServingAtOnce(pods []Pod) int {
+	best := 1
+	for _, p := range pods {
+		n := 0
+		for _, q := range pods {
+			if !q.FirstSeen.After(p.FirstSeen) && !q.LastSeen.Before(p.FirstSeen) {
+				n++
+			}
+		}
+		best = max(best, n)
+	}
+	return best
 }

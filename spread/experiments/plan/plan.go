@@ -361,7 +361,11 @@ func (p *Plan) Select(only []string) ([]Experiment, error) {
 	for _, n := range only {
 		e, ok := byName[strings.TrimSpace(n)]
 		if !ok {
-			return nil, fmt.Errorf("plan: no experiment %q", n)
+			names := make([]string, 0, len(p.Experiments))
+			for _, e := range p.Experiments {
+				names = append(names, e.Name)
+			}
+			return nil, fmt.Errorf("plan: no experiment %q (the plan has: %s)", n, strings.Join(names, ", "))
 		}
 		out = append(out, e)
 	}

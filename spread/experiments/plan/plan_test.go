@@ -72,8 +72,8 @@ experiments:
 	if err != nil || len(sel) != 1 || sel[0].Name != "two" {
 		t.Errorf("select: %v %v", sel, err)
 	}
-	if _, err := p.Select([]string{"nope"}); err == nil {
-		t.Error("select unknown name: no error")
+	if _, err := p.Select([]string{"nope"}); err == nil || !strings.Contains(err.Error(), "one, two") {
+		t.Errorf("select unknown name: %v, want an error listing the plan's names", err)
 	}
 }
 
