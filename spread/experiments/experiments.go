@@ -438,20 +438,10 @@ func writeResults(o Options, outs []Outcome) error {
 	for _, out := range outs {
 		r.Runs = append(r.Runs, out.Run)
 	}
-	f, err := os.Create(filepath.Join(o.OutDir, "report.html"))
-	if err != nil {
-		return fmt.Errorf("experiments: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	if err := report.Render(w, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
+	if err := report.WriteFile(filepath.Join(o.OutDir, "report.html"), r); err != nil {
 		return fmt.Errorf("experiments: report: %w", err)
 	}
-	return f.Close()
+	return nil
 }
 
 const notes = "new-pod share: share of requests served by the pods added at scale-up, from their readiness plus a settle time to the end; " +

@@ -94,7 +94,7 @@ type RecordedEvent struct {
 	At        time.Duration `json:"at_ns"`
 	AtSeconds float64       `json:"at_s"`
 	Time      time.Time     `json:"time"`
-	Kind      string        `json:"kind"` // scale, pod-started, pod-ready, pod-added, pod-removed, pod-draining, pod-stopped, pod-killed, pod-exited, rolling-restart, error
+	Kind      string        `json:"kind"` // scale, pod-started, pod-ready, pod-added, pod-removed, pod-draining, pod-stopped, pod-killed, kill-skipped, pod-exited, rolling-restart, error
 	Pod       string        `json:"pod,omitempty"`
 	Detail    string        `json:"detail,omitempty"`
 }

@@ -125,7 +125,7 @@ func (l *lab) watchPod(ps *podState) {
 				l.record("pod-ready", ps.info.Name, "")
 			}
 			l.syncEndpoints("pod ready")
-			l.record("pod-added", ps.info.Name, "endpoint "+ps.pod.IP)
+			l.record("pod-added", ps.info.Name, fmt.Sprintf("endpoint %s (ports tcp %d/%d, udp %d)", ps.pod.IP, ps.pod.HTTPPort, ps.pod.HTTPSPort, ps.pod.H3Port))
 			ps.readyOne.Do(func() { close(ps.readyCh) })
 		case err != nil && ps.ready:
 			ps.ready = false
@@ -204,6 +204,14 @@ func (l *lab) stopPod(ps *podState, grace time.Duration, hurry bool, why string)
 // killPod SIGKILLs a pod (no drain); its watcher sees the exit and removes
 // the endpoint, as the EndpointSlice controller does once the pod is gone.
 func (l *lab) killPod(ps *podState) {
+	select {
+	case <-ps.pod.Done():
+		// Already gone (stopped by a scale-down or a rolling restart):
+		// say so rather than pretend to kill it.
+		l.record("kill-skipped", ps.info.Name, "pod already stopped")
+		return
+	default:
+	}
 	l.scrape(ps)
 	l.mu.Lock()
 	ps.stopping = true // the watcher still removes it when it is gone

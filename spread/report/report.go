@@ -5,10 +5,12 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"html/template"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -235,3 +237,21 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"utc": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(pageHTML))
+
+// WriteFile renders r into the file at path (created or truncated).
+func WriteFile(path string, r Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if err := Render(w, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

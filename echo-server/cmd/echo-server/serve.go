@@ -185,16 +185,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	say("pod %q delay=%s max-inflight=%d cpu-work=%s max-conn-requests=%d max-conn-age=%s drain=%s quic-keys=%s",
 		f.podName, f.delay, f.maxInflight, f.cpuWork, f.policy.MaxRequests, f.policy.MaxAge, f.drain, keysNote)
 	if ls.Insecure != nil {
-		say("listening h1 http://%s", ls.Insecure.Addr())
+		say("listening h1 http://%s", shownAddr(f.binds.Insecure, ls.Insecure.Addr()))
 	}
 	if ls.TLS != nil {
-		say("listening h1+h2 https://%s", ls.TLS.Addr())
+		say("listening h1+h2 https://%s", shownAddr(f.binds.TLS, ls.TLS.Addr()))
 	}
 	if ls.QUIC != nil {
-		say("listening h3 https://%s (udp)", ls.QUIC.LocalAddr())
+		say("listening h3 https://%s (udp)", shownAddr(f.binds.QUIC, ls.QUIC.LocalAddr()))
 	}
 	if ls.Metrics != nil {
-		say("listening metrics http://%s/metrics", ls.Metrics.Addr())
+		say("listening metrics http://%s/metrics", shownAddr(f.binds.Metrics, ls.Metrics.Addr()))
 	}
 	say("ready")
 
@@ -281,4 +281,22 @@ func selfSigned(pod string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("self-signed certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// shownAddr is the address a startup line names: the bound one, except that
+// a wildcard bind keeps the host the user gave (Go reports 0.0.0.0 as
+// "[::]", which reads as IPv6-only) with the port actually bound.
+func shownAddr(bind string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(bind)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil {
+		return bound.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		return net.JoinHostPort(host, port)
+	}
+	return bound.String()
 }

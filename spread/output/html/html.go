@@ -4,7 +4,6 @@
 package html
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,18 +84,8 @@ func (o *Output) Stop() error {
 		Runs:      []report.Run{{Summary: report.Summarize(name, o.tl), Series: o.tl.Series(o.start)}},
 	}
 	r.Runs[0].Summary.Script = o.script
-	f, err := os.Create(o.path)
-	if err != nil {
+	if err := report.WriteFile(o.path, r); err != nil {
 		return fmt.Errorf("html output: %w", err)
 	}
-	w := bufio.NewWriter(f)
-	if err := report.Render(w, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("html output: %w", err)
-	}
-	return f.Close()
+	return nil
 }
