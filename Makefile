@@ -1,6 +1,9 @@
 # spread: build, test, experiments, bench. Every target installs or builds
 # what it needs; see README.md.
 SHELL := /bin/bash
+# Go lives in /usr/local/go on a fresh machine, not always on PATH; tests
+# also run `go build` themselves, so PATH must have it too.
+export PATH := $(PATH):/usr/local/go/bin
 GO    ?= go
 BIN   := bin
 # One build configuration for binaries, tests and images (static, trimmed
