@@ -83,6 +83,21 @@ type Exports struct {
 	Named   map[string]any
 }
 
+// Value is the object require() returns for these exports: the named
+// exports, plus `default` and `__esModule` when Default is set (so esbuild's
+// ESM interop gives `import x from` the default export).
+func (e Exports) Value(rt *goja.Runtime) goja.Value {
+	o := rt.NewObject()
+	for k, v := range e.Named {
+		_ = o.Set(k, v)
+	}
+	if e.Default != nil {
+		_ = o.Set("default", e.Default)
+		_ = o.Set("__esModule", true)
+	}
+	return o
+}
+
 // VU is the engine's view of one virtual user, handed to module instances.
 type VU interface {
 	// Runtime is the VU's JS runtime; only touch it from the VU's goroutine.

@@ -61,24 +61,10 @@ func Require(rt *goja.Runtime, r *Resolver, vu ext.VU) func(string) goja.Value {
 		if !ok {
 			panic(rt.NewGoError(fmt.Errorf("unknown module %q (known modules: %v)", path, r.Known())))
 		}
-		v := ExportsValue(rt, m.NewModuleInstance(vu).Exports())
+		v := m.NewModuleInstance(vu).Exports().Value(rt)
 		cache[path] = v
 		return v
 	}
-}
-
-// ExportsValue turns module exports into the object require() returns:
-// the named exports, plus `default` and `__esModule` when Default is set.
-func ExportsValue(rt *goja.Runtime, e ext.Exports) goja.Value {
-	o := rt.NewObject()
-	for k, v := range e.Named {
-		_ = o.Set(k, v)
-	}
-	if e.Default != nil {
-		_ = o.Set("default", e.Default)
-		_ = o.Set("__esModule", true)
-	}
-	return o
 }
 
 // Files caches what open() read, shared by every VU so 1000 VUs opening

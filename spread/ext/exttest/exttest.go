@@ -38,7 +38,7 @@ func New(opts ext.Options) *VU {
 		if !ok {
 			panic(v.RT.NewGoError(&unknownModule{path}))
 		}
-		return Exports(v.RT, m.NewModuleInstance(v).Exports())
+		return m.NewModuleInstance(v).Exports().Value(v.RT)
 	})
 	return v
 }
@@ -46,19 +46,6 @@ func New(opts ext.Options) *VU {
 type unknownModule struct{ path string }
 
 func (e *unknownModule) Error() string { return "unknown module " + e.path }
-
-// Exports turns module exports into the object require() returns.
-func Exports(rt *goja.Runtime, e ext.Exports) goja.Value {
-	o := rt.NewObject()
-	for k, v := range e.Named {
-		_ = o.Set(k, v)
-	}
-	if e.Default != nil {
-		_ = o.Set("default", e.Default)
-		_ = o.Set("__esModule", true)
-	}
-	return o
-}
 
 // StartIteration leaves the init context and sets __ITER to iter.
 func (v *VU) StartIteration(iter int64) {
