@@ -268,3 +268,18 @@ func TestResponseJSONThrowsSyntaxError(t *testing.T) {
 		t.Fatalf("res.json() on HTML threw %q, want a SyntaxError", got)
 	}
 }
+
+func TestHTTPTagsErrorCodeOfHTTPErrors(t *testing.T) {
+	r := result()
+	r.Status, r.ErrorCode, r.Expected = 404, 1404, false
+	tags := ext.HTTPTags(ext.Tags{}, r)
+	if tags["error_code"] != "1404" {
+		t.Fatalf("error_code tag = %q, want 1404 for a 404 (as k6)", tags["error_code"])
+	}
+	if _, set := tags["error"]; set {
+		t.Fatalf("error tag set for a plain 404: %q", tags["error"])
+	}
+	if _, set := ext.HTTPTags(ext.Tags{}, result())["error_code"]; set {
+		t.Fatal("error_code tag set on a 200")
+	}
+}

@@ -152,6 +152,9 @@ func buildHTTPTags(base Tags, r *HTTPResult, extraKey, extraVal string) Tags {
 	t["expected_response"] = strconv.FormatBool(r.Expected)
 	if r.Error != "" {
 		t["error"] = r.Error
+	}
+	if r.ErrorCode != 0 || r.Error != "" {
+		// k6 tags HTTP 4xx/5xx (1400-1599) as well as transport errors.
 		t["error_code"] = strconv.Itoa(r.ErrorCode)
 	}
 	if r.TLSVersion != "" {
