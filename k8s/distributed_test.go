@@ -1,6 +1,8 @@
 package k8s
 
 import (
+	"spread.dev/echo-server/testbin"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -30,11 +32,11 @@ func TestDistributedSegments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	spread, echo := binaries(t)
-	addr := freeAddr(t)
-	metricsAddr := freeAddr(t)
-	startProcess(ctx, t, "echo-server", echo, "--pod-name=pod-0", "--insecure-bind="+addr, "--bind=", "--quic-bind=",
+	addr := testbin.FreeAddr(t)
+	metricsAddr := testbin.FreeAddr(t)
+	testbin.StartProcess(ctx, t, "echo-server", echo, "--pod-name=pod-0", "--insecure-bind="+addr, "--bind=", "--quic-bind=",
 		"--metrics-bind="+metricsAddr, "--delay=0", "--access-log=false")
-	waitHTTP(ctx, t, "http://"+addr+"/readyz")
+	testbin.WaitHTTP(ctx, t, "http://"+addr+"/readyz")
 	dir := t.TempDir()
 
 	for _, tc := range []struct {

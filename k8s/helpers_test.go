@@ -1,19 +1,16 @@
 package k8s
 
 import (
-	"bytes"
-	"context"
+	"spread.dev/echo-server/testbin"
+
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // repoRoot is the folder holding go.work, k8s/ and scripts/.
@@ -26,43 +23,9 @@ func repoRoot(t testing.TB) string {
 	return filepath.Dir(wd)
 }
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// binaries builds spread and echo-server from the workspace once per test run.
-func binaries(t testing.TB) (spread, echo string) {
-	t.Helper()
-	root := repoRoot(t)
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "spread-k8s-bin-")
-		if binErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		for name, pkg := range map[string]string{"spread": "./spread/cmd/spread", "echo-server": "./echo-server/cmd/echo-server"} {
-			cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, name), pkg)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				binErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return filepath.Join(binDir, "spread"), filepath.Join(binDir, "echo-server")
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	if treeDir != "" {
 		os.RemoveAll(treeDir)
 	}
@@ -139,45 +102,8 @@ func copyTree(src, dst string) error {
 	})
 }
 
-func freeAddr(t testing.TB) string {
+// binaries builds spread and echo-server from the workspace once per test run.
+func binaries(t testing.TB) (spread, echo string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startProcess starts a process that lives until the test ends.
-func startProcess(ctx context.Context, t testing.TB, name, bin string, args ...string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-}
-
-func waitHTTP(ctx context.Context, t testing.TB, u string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within 30s", u)
+	return testbin.MustBuild(t, "spread.dev/spread/cmd/spread"), testbin.MustBuild(t, "spread.dev/echo-server/cmd/echo-server")
 }

@@ -336,6 +336,29 @@ func checkEventsFile(t *testing.T, res *Result) {
 	}
 }
 
+// assertPodsGone reads events.json in out and checks that the lab started
+// want pods and that none of their processes is left running.
+func assertPodsGone(t *testing.T, out string, want int, log string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(out, "events.json"))
+	if err != nil {
+		t.Fatalf("events.json: %v\n%s", err, log)
+	}
+	var res Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("events.json: %v", err)
+	}
+	pids := pidsOf(&res)
+	if len(pids) != want {
+		t.Fatalf("want %d pod pids, got %v", want, pids)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("pod process %d left running", pid)
+		}
+	}
+}
+
 // pidsOf reads the pod pids from pod-started events.
 func pidsOf(res *Result) []int {
 	var pids []int
@@ -423,21 +446,7 @@ func TestCleanup(t *testing.T) {
 					cmd.Process.Kill()
 					t.Fatalf("labrun did not finish:\n%s", stderr.String())
 				}
-				raw, err := os.ReadFile(filepath.Join(out, "events.json"))
-				if err != nil {
-					t.Fatalf("events.json: %v\n%s", err, stderr.String())
-				}
-				var res Result
-				json.Unmarshal(raw, &res)
-				pids := pidsOf(&res)
-				if len(pids) != 2 {
-					t.Fatalf("want 2 pod pids, got %v", pids)
-				}
-				for _, pid := range pids {
-					if alive(pid) {
-						t.Errorf("pod process %d left running", pid)
-					}
-				}
+				assertPodsGone(t, out, 2, stderr.String())
 				prefix := netns.Prefix + strconv.Itoa(cmd.Process.Pid) + "-"
 				names, _ := netns.List()
 				for _, n := range names {

@@ -155,21 +155,7 @@ func TestRealSIGINTCleansUp(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("spread lab did not stop after SIGINT:\n%s", stderr.String())
 	}
-	raw, err := os.ReadFile(filepath.Join(out, "events.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Result
-	json.Unmarshal(raw, &res)
-	pids := pidsOf(&res)
-	if len(pids) != 2 {
-		t.Fatalf("pod pids %v", pids)
-	}
-	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("pod %d still running", pid)
-		}
-	}
+	assertPodsGone(t, out, 2, stderr.String())
 	names, _ := netns.List()
 	for _, n := range names {
 		if strings.HasPrefix(n, netns.Prefix+strconv.Itoa(cmd.Process.Pid)+"-") {

@@ -1,11 +1,12 @@
 package prometheusrw
 
 import (
+	"spread.dev/echo-server/testbin"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,23 +33,24 @@ func TestRealPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	spreadBin, echoBin := buildBinaries(ctx, t, dir)
+	spreadBin := testbin.MustBuild(t, "spread.dev/spread/cmd/spread")
+	echoBin := testbin.MustBuild(t, "spread.dev/echo-server/cmd/echo-server")
 
-	prom := freeAddr(t)
+	prom := testbin.FreeAddr(t)
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(ctx, t, "prometheus", promBin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+	testbin.StartProcess(ctx, t, "prometheus", promBin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+prom, "--web.enable-remote-write-receiver")
-	waitHTTP(ctx, t, "http://"+prom+"/-/ready")
+	testbin.WaitHTTP(ctx, t, "http://"+prom+"/-/ready")
 
 	var targets []string
 	for _, pod := range []string{"pod-a", "pod-b"} {
-		addr := freeAddr(t)
-		startProcess(ctx, t, pod, echoBin, "--pod-name="+pod, "--insecure-bind="+addr, "--bind=", "--quic-bind=",
+		addr := testbin.FreeAddr(t)
+		testbin.StartProcess(ctx, t, pod, echoBin, "--pod-name="+pod, "--insecure-bind="+addr, "--bind=", "--quic-bind=",
 			"--metrics-bind=", "--delay=0", "--access-log=false")
-		waitHTTP(ctx, t, "http://"+addr+"/readyz")
+		testbin.WaitHTTP(ctx, t, "http://"+addr+"/readyz")
 		targets = append(targets, "http://"+addr+"/")
 	}
 
@@ -155,63 +157,8 @@ func query(ctx context.Context, t *testing.T, addr, q string) map[string]float64
 	return out
 }
 
-// buildBinaries builds spread and echo-server from the Go workspace.
-func buildBinaries(ctx context.Context, t *testing.T, dir string) (spread, echo string) {
-	t.Helper()
-	gowork, err := exec.CommandContext(ctx, "go", "env", "GOWORK").Output()
-	if err != nil || strings.TrimSpace(string(gowork)) == "" {
-		t.Fatalf("no Go workspace (go env GOWORK): %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gowork)))
-	spread, echo = filepath.Join(dir, "spread"), filepath.Join(dir, "echo-server")
-	for bin, pkg := range map[string]string{spread: "./spread/cmd/spread", echo: "./echo-server/cmd/echo-server"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return spread, echo
-}
-
-func startProcess(ctx context.Context, t *testing.T, name, bin string, args ...string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitHTTP(ctx context.Context, t *testing.T, u string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within 30s", u)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }
