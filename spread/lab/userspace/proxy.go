@@ -11,7 +11,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -357,8 +359,29 @@ func ListenPair(host string) (net.Listener, *net.UDPConn, error) {
 	return nil, nil, fmt.Errorf("userspace: no port free for both tcp and udp on %s: %w", host, lastErr)
 }
 
-// FreePort returns a port number free for TCP and UDP on host right now.
+// FreePort returns a port number free for TCP and UDP on host right now,
+// for a pod to bind a moment later. It is drawn at random below the kernel's
+// ephemeral range, so the window between this check and the pod's bind is not
+// raced by every other process asking the kernel for a port (`:0` binds and
+// outgoing connections take ports from the ephemeral range).
 func FreePort(host string) (int, error) {
+	lo, hi := 10000, ephemeralLow()
+	if hi-lo >= 1000 {
+		for i := 0; i < 100; i++ {
+			port := lo + rand.IntN(hi-lo)
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host), Port: port})
+			l.Close()
+			if err != nil {
+				continue
+			}
+			u.Close()
+			return port, nil
+		}
+	}
 	l, u, err := ListenPair(host)
 	if err != nil {
 		return 0, err
@@ -367,6 +390,24 @@ func FreePort(host string) (int, error) {
 	l.Close()
 	u.Close()
 	return port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // PortOf returns the port number of a "host:port" address (0 if malformed).

@@ -3,6 +3,7 @@ package userspace
 import (
 	"bufio"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,25 @@ func TestNoEndpointsRefuses(t *testing.T) {
 	_, tcpFront, _ := startProxy(t, 0)
 	if got := tcpAsk(t, tcpFront); got != "" {
 		t.Fatalf("answer %q without endpoints", got)
+	}
+}
+
+// FreePort stays out of the ephemeral range (which `:0` binds of other
+// processes race for) and hands out ports free for TCP and UDP.
+func TestFreePortBelowEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for i := 0; i < 20; i++ {
+		port, err := FreePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if low-10000 >= 1000 && (port < 10000 || port >= low) {
+			t.Fatalf("port %d outside [10000, %d)", port, low)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatalf("port %d not free for tcp: %v", port, err)
+		}
+		l.Close()
 	}
 }
