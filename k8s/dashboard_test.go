@@ -22,7 +22,7 @@ import (
 	echometrics "spread.dev/echo-server/metrics"
 	"spread.dev/spread/ext"
 	"spread.dev/spread/output"
-	"spread.dev/spread/output/prometheusrw"
+	"spread.dev/spread/internal/output/prometheusrw"
 )
 
 type dashboard struct {

@@ -25,8 +25,8 @@ import (
 
 	"spread.dev/echo-server/quickeys"
 	"spread.dev/k8s/images"
-	"spread.dev/spread/executor"
-	"spread.dev/spread/k8sscale"
+	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/internal/k8sscale"
 )
 
 const ns = "spread"

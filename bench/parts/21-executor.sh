@@ -4,4 +4,4 @@
 # explanation and the last measured table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test ./spread/executor -run '^$' -bench . -benchtime 3x | tee /tmp/spread-bench-executor.txt
+go test ./spread/internal/executor -run '^$' -bench . -benchtime 3x | tee /tmp/spread-bench-executor.txt

@@ -3,6 +3,6 @@
 # cost per sample, JSON line encoding (peer: encoding/json).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go run ./spread/metrics/cmd/trendmem -n 10000000
-go test -run XXX -bench 'AddSamples|Trend10M' ./spread/metrics/
-go test -run XXX -bench 'AppendPointLine|EncodingJSONPeer' ./spread/output/json/
+go run ./spread/internal/metrics/cmd/trendmem -n 10000000
+go test -run XXX -bench 'AddSamples|Trend10M' ./spread/internal/metrics/
+go test -run XXX -bench 'AppendPointLine|EncodingJSONPeer' ./spread/internal/output/json/

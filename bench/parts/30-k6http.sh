@@ -2,4 +2,4 @@
 # k6/http vs wrk and hey, HTTP/1.1 keep-alive, same connections, one run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go run ./spread/modules/k6http/bench -out docs/bench/k6http.md
+go run ./spread/internal/modules/k6http/bench -out docs/bench/k6http.md

@@ -3,4 +3,4 @@
 # round trip); docs/bench/lab.md keeps the explanation and the last table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test -run '^$' -bench . -benchtime 1s -count 5 ./spread/lab/userspace/
+go test -run '^$' -bench . -benchtime 1s -count 5 ./spread/internal/lab/userspace/

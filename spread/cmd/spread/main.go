@@ -9,7 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"spread.dev/spread/cli"
+	"spread.dev/spread/internal/cli"
 )
 
 func main() {

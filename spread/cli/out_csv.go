@@ -1,3 +1,0 @@
-package cli
-
-import _ "spread.dev/spread/output/csv" // registers --out csv=FILE

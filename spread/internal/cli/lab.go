@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"spread.dev/spread/internal/lab"
+	"spread.dev/spread/internal/lab/netns"
+)
+
+func init() { addCommand(newLabCommand) }
+
+// labExitError carries the script's exit code out of `spread lab`.
+type labExitError struct {
+	code int
+	msg  string
+}
+
+func (e *labExitError) Error() string { return e.msg }
+func (e *labExitError) ExitCode() int { return e.code }
+
+func newLabCommand() *cobra.Command {
+	var (
+		cfg                      lab.Config
+		scales, kills, restarts  []string
+		envs                     []string
+		cleanup, cleanupAll      bool
+		udpTimeout, streamTimout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "lab [flags] SCRIPT [-- spread-run-flags]",
+		Short: "Run a script against pods behind an emulated Kubernetes Service (kube-proxy iptables rules or a Go L4 proxy)",
+		Long: `Starts --replicas pods (echo-server, or --pod-cmd) behind an emulated Service,
+runs SCRIPT with 'spread run' against it, and plays a timeline of scale, kill
+and rolling-restart events while the script runs.
+
+--proxy iptables (root) programs kube-proxy's nat chains (KUBE-SERVICES,
+KUBE-SVC-*, KUBE-SEP-*) in a network namespace of its own, pods on their own
+addresses (10.244.0.N) and host names, the Service on 10.96.0.10:80 (tcp) and
+:443 (tcp+udp); --nodeport puts the script in a second namespace reaching
+NodePorts 30080/30443 over a veth pair. --proxy userspace (any user) puts a Go
+L4 proxy with the same per-flow semantics on 127.0.0.1. --proxy auto picks
+iptables when it can and says why.
+
+The script gets TARGET_HTTP, TARGET_HTTPS, TARGET_H3 and CA_CERT in its env
+(and as -e flags). Flags after '--' go to 'spread run'. Events, pod logs,
+certificates and the run's samples land in --out-dir. spread lab exits with
+the script's exit code. Everything the lab creates is removed on exit, also
+on SIGINT/SIGTERM; 'spread lab --cleanup' removes leftovers of a lab that was
+killed with SIGKILL.
+
+Examples:
+  spread lab --replicas 1 --scale 2@2m scripts/baseline_h1.js -- -u 100 -d 4m
+  spread lab --proxy userspace --replicas 2 --scale 1@30s --pod-arg=--delay=100ms s.js
+  spread lab --pod-cmd 'python3 -m http.server -b {{.IP}} {{.HTTPPort}}' --readiness-path / s.js`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cleanup || cleanupAll {
+				removed, err := netns.Sweep(cleanupAll)
+				for _, n := range removed {
+					fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed namespace", n)
+				}
+				if len(removed) == 0 && err == nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "lab: nothing to clean up")
+				}
+				return err
+			}
+			script, runArgs, err := splitLabArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			cfg.Script, cfg.RunArgs = script, runArgs
+			cfg.ConntrackUDPTimeout, cfg.ConntrackUDPStreamTimeout = udpTimeout, streamTimout
+			for _, s := range scales {
+				ev, err := lab.ParseScale(s)
+				if err != nil {
+					return err
+				}
+				cfg.Events = append(cfg.Events, ev)
+			}
+			for _, s := range kills {
+				ev, err := lab.ParseKill(s)
+				if err != nil {
+					return err
+				}
+				cfg.Events = append(cfg.Events, ev)
+			}
+			for _, s := range restarts {
+				ev, err := lab.ParseRollingRestart(s)
+				if err != nil {
+					return err
+				}
+				cfg.Events = append(cfg.Events, ev)
+			}
+			if len(envs) > 0 {
+				cfg.Env = map[string]string{}
+				for _, kv := range envs {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return fmt.Errorf("lab: --env %q: want KEY=VALUE", kv)
+					}
+					cfg.Env[k] = v
+				}
+			}
+			cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := lab.Run(ctx, cfg)
+			if res != nil && res.EventsFile != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "lab: proxy %s; events in %s\n", res.Proxy, res.EventsFile)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return &labExitError{code: 105, msg: err.Error()} // k6's "interrupted"
+				}
+				return err
+			}
+			if res.ExitCode != 0 {
+				return &labExitError{code: res.ExitCode, msg: fmt.Sprintf("lab: script exited with code %d", res.ExitCode)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Proxy, "proxy", "auto", "Service emulation: auto, iptables (root: kube-proxy rules in a netns) or userspace (Go L4 proxy)")
+	f.IntVar(&cfg.Replicas, "replicas", 1, "pods at start")
+	f.StringArrayVar(&scales, "scale", nil, "scale to M replicas at time T: M@T (e.g. 2@2m; repeatable; M below the current count scales down)")
+	f.StringArrayVar(&kills, "kill", nil, "SIGKILL a pod at time T: POD@T (e.g. echo-server-1@1m; repeatable)")
+	f.StringArrayVar(&restarts, "rolling-restart", nil, "replace every pod one at a time (surge 1, SIGTERM + drain) at time T: @T (repeatable)")
+	f.StringVar(&cfg.PodCommand, "pod-cmd", "", "pod command template instead of echo-server ({{.Name}} {{.IP}} {{.HTTPPort}} {{.HTTPSPort}} {{.H3Port}} {{.MetricsPort}} {{.CertFile}} {{.KeyFile}} {{.CAFile}})")
+	f.StringArrayVar(&cfg.PodArgs, "pod-arg", nil, "extra echo-server flag for every pod (repeatable, e.g. --pod-arg=--max-inflight=100)")
+	f.BoolVar(&cfg.SharedQUICKeys, "shared-quic-keys", true, "give all pods the same QUIC stateless-reset/token/session-ticket keys")
+	f.DurationVar(&udpTimeout, "conntrack-udp-timeout", 0, "UDP flow idle timeout (nf_conntrack_udp_timeout; 0 = 30s kernel default)")
+	f.DurationVar(&streamTimout, "conntrack-udp-stream-timeout", 0, "UDP flow idle timeout once replied (nf_conntrack_udp_timeout_stream; 0 = 120s)")
+	f.StringVar(&cfg.OutDir, "out-dir", "lab-out", "directory for run.json, summary-export.json, events.json, pods/*.log, certs/")
+	f.StringVar(&cfg.EchoServer, "echo-server", "", "echo-server binary (default: next to spread, then PATH)")
+	f.StringVar(&cfg.Spread, "spread", "", "spread binary running the script (default: this one)")
+	f.BoolVar(&cfg.NodePort, "nodeport", false, "run the script in a client namespace reaching NodePorts 30080/30443 over a veth (iptables only)")
+	f.StringVar(&cfg.ReadinessPath, "readiness-path", "/readyz", "readiness probe path on the pod's HTTP port")
+	f.DurationVar(&cfg.StopGrace, "stop-grace", 30*time.Second, "termination grace period of a stopping pod before SIGKILL")
+	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")
+	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces of labs that are no longer running, then exit")
+	f.BoolVar(&cleanupAll, "cleanup-all", false, "remove every spread-lab-* namespace, even of running labs, then exit")
+	return cmd
+}
+
+// splitLabArgs separates SCRIPT from the flags after "--".
+func splitLabArgs(cmd *cobra.Command, args []string) (script string, runArgs []string, err error) {
+	before := args
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		before, runArgs = args[:dash], args[dash:]
+	}
+	if len(before) != 1 {
+		return "", nil, fmt.Errorf("lab: want exactly one SCRIPT before '--', got %d arguments", len(before))
+	}
+	return before[0], runArgs, nil
+}

@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"spread.dev/spread/internal/engine"
+	"spread.dev/spread/internal/options"
+)
+
+func init() { addCommand(newRunCommand) }
+
+// runFlags are `spread run`'s flags; other files may add to them through
+// runFlagHooks (e.g. --k8s-scale) without touching this one.
+type runFlags struct {
+	vus, iterations   int64
+	duration          string
+	stages, envs      []string
+	tags, outs        []string
+	summaryExport     string
+	quiet, noColor    bool
+	noSummary         bool
+	logFormat         string
+	progress          string
+	segment, sequence string
+}
+
+// RunFlagHook lets another file add flags to `spread run` and adjust the
+// engine config from them before the run starts.
+type RunFlagHook struct {
+	Add   func(fs *pflag.FlagSet)
+	Apply func(fs *pflag.FlagSet, cfg *engine.Config) error
+}
+
+var runFlagHooks []RunFlagHook
+
+// addRunFlagHook registers a RunFlagHook; call from init().
+func addRunFlagHook(h RunFlagHook) { runFlagHooks = append(runFlagHooks, h) }
+
+func addOptionFlags(fs *pflag.FlagSet, f *runFlags) {
+	fs.Int64VarP(&f.vus, "vus", "u", 1, "number of VUs to run at the same time")
+	fs.StringVarP(&f.duration, "duration", "d", "", "test duration, e.g. 30s, 1m30s")
+	fs.Int64VarP(&f.iterations, "iterations", "i", 0, "total iterations, shared among the VUs")
+	fs.StringArrayVarP(&f.stages, "stage", "s", nil, "ramping stage DURATION:TARGET (repeatable)")
+	fs.StringArrayVarP(&f.envs, "env", "e", nil, "add K=V to __ENV (repeatable)")
+	fs.StringArrayVar(&f.tags, "tag", nil, "add tag K=V to every sample (repeatable)")
+	fs.StringVar(&f.segment, "execution-segment", "", "run only this segment of the test, e.g. 0:1/2")
+	fs.StringVar(&f.sequence, "execution-segment-sequence", "", "the segments all instances use, e.g. 0,1/2,1")
+}
+
+func newRunCommand() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] SCRIPT.js|SCRIPT.ts|-",
+		Long:  "Run a k6-style load test script (\"-\" reads it from stdin; its relative imports and open() resolve from the working directory).",
+		Short: "Run a k6-style load test script",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDisplayFlags(f); err != nil {
+				return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+			}
+			script := args[0]
+			if script == "-" {
+				path, cleanup, err := stdinScript(cmd.InOrStdin())
+				if err != nil {
+					return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+				}
+				defer cleanup()
+				script = path
+			}
+			cfg, err := engineConfig(cmd.Flags(), f, script)
+			if err != nil {
+				return err
+			}
+			cfg.Outs = f.outs
+			cfg.SummaryExport = f.summaryExport
+			cfg.NoSummary = f.noSummary
+			cfg.Quiet = f.quiet
+			cfg.NoColor = f.noColor
+			cfg.LogFormat = f.logFormat
+			cfg.Progress = f.progress
+			for _, h := range runFlagHooks {
+				if h.Apply != nil {
+					if err := h.Apply(cmd.Flags(), cfg); err != nil {
+						return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+					}
+				}
+			}
+			if path := os.Getenv("SPREAD_CPUPROFILE"); path != "" {
+				// For engine profiling (see docs/bench/engine.md).
+				if f, err := os.Create(path); err == nil {
+					defer f.Close()
+					if pprof.StartCPUProfile(f) == nil {
+						defer pprof.StopCPUProfile()
+					}
+				}
+			}
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			cfg.Signals = sigs
+			return engine.Run(cmd.Context(), cfg)
+		},
+	}
+	fs := cmd.Flags()
+	addOptionFlags(fs, f)
+	fs.StringArrayVarP(&f.outs, "out", "o", nil, "send samples to an output: json=FILE, csv=FILE, html=FILE, prometheus-rw[=URL] (repeatable)")
+	fs.StringVar(&f.summaryExport, "summary-export", "", "write the end-of-test summary as JSON to this file")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colors in the output")
+	fs.BoolVar(&f.noSummary, "no-summary", false, "do not print the end-of-test summary")
+	fs.StringVar(&f.logFormat, "log-format", "", "log format for console and errors: logfmt (default) or json")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), lines, none")
+	for _, h := range runFlagHooks {
+		if h.Add != nil {
+			h.Add(fs)
+		}
+	}
+	return cmd
+}
+
+// checkDisplayFlags rejects --log-format and --progress values the
+// engine would otherwise quietly treat as the default.
+func checkDisplayFlags(f *runFlags) error {
+	switch f.logFormat {
+	case "", "logfmt", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want logfmt or json", f.logFormat)
+	}
+	switch f.progress {
+	case "", "auto", "lines", "none":
+	default:
+		return fmt.Errorf("--progress %q: want auto, lines or none", f.progress)
+	}
+	return nil
+}
+
+// engineConfig builds the engine config shared by run and inspect: the
+// command line tier holds only the flags the user set, so script options
+// are not overridden by flag defaults.
+func engineConfig(fs *pflag.FlagSet, f *runFlags, script string) (*engine.Config, error) {
+	invalid := func(err error) error { return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err} }
+	cli := options.Layer{}
+	if fs.Changed("vus") {
+		_ = cli.Set("vus", f.vus)
+	}
+	if fs.Changed("duration") {
+		_ = cli.Set("duration", f.duration)
+	}
+	if fs.Changed("iterations") {
+		_ = cli.Set("iterations", f.iterations)
+	}
+	if len(f.stages) > 0 {
+		var stages []any
+		for _, s := range f.stages {
+			for _, part := range strings.Split(s, ",") {
+				st, err := options.ParseStage(part)
+				if err != nil {
+					return nil, invalid(err)
+				}
+				stages = append(stages, st)
+			}
+		}
+		_ = cli.Set("stages", stages)
+	}
+	if len(f.tags) > 0 {
+		tags := map[string]string{}
+		for _, t := range f.tags {
+			k, v, err := options.ParseTag(t)
+			if err != nil {
+				return nil, invalid(err)
+			}
+			tags[k] = v
+		}
+		_ = cli.Set("tags", tags)
+	}
+	if f.segment != "" {
+		_ = cli.Set("executionSegment", f.segment)
+	}
+	if f.sequence != "" {
+		_ = cli.Set("executionSegmentSequence", f.sequence)
+	}
+	scriptEnv := map[string]string{}
+	for _, e := range f.envs {
+		k, v, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			return nil, invalid(fmt.Errorf("--env %q: want KEY=VALUE", e))
+		}
+		scriptEnv[k] = v
+	}
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return &engine.Config{
+		Script:    script,
+		CLI:       cli,
+		Env:       env,
+		ScriptEnv: scriptEnv,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		StderrTTY: sizedTerminal(os.Stderr),
+	}, nil
+}
+
+// sizedTerminal says whether f is a terminal with a known width; bars on
+// a terminal of width 0 (some pseudo-terminals) would not show at all.
+func sizedTerminal(f *os.File) bool {
+	fd := int(f.Fd())
+	if !term.IsTerminal(fd) {
+		return false
+	}
+	w, _, err := term.GetSize(fd)
+	return err == nil && w > 0
+}

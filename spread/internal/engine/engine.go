@@ -1,0 +1,635 @@
+// Package engine runs a test: it compiles the script, consolidates the
+// options, initialises VUs as the executors ask, runs setup(), the
+// scenarios and teardown(), pumps every sample to the metrics engine and
+// the outputs, evaluates thresholds while running, and ends with the
+// summary (or the script's handleSummary) and k6's exit codes.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/js"
+	"spread.dev/spread/internal/js/builtin"
+	"spread.dev/spread/internal/metrics"
+	"spread.dev/spread/internal/options"
+	"spread.dev/spread/output"
+	"spread.dev/spread/internal/vu"
+)
+
+// Exit codes, as k6's.
+const (
+	ExitOK               = 0
+	ExitThresholds       = 99
+	ExitSetupTimeout     = 100
+	ExitTeardownTimeout  = 101
+	ExitInvalidConfig    = 104
+	ExitInterrupted      = 105
+	ExitScriptException  = 107
+	ExitScriptAborted    = 108
+	ExitGenericEngineErr = 103
+)
+
+// ExitError is an error with the process exit code it should cause.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the process exit code.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+func exitErr(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+// Config is one `spread run`.
+type Config struct {
+	Script string
+	// CLI is the command line tier of options (flags the user set).
+	CLI options.Layer
+	// Env is the process environment (K6_* settings and __ENV).
+	Env map[string]string
+	// ScriptEnv are -e K=V values, added to __ENV.
+	ScriptEnv map[string]string
+	// Outs are --out values "name[=arg]".
+	Outs []string
+	// Extra are outputs a CLI flag adds itself, not named with --out (e.g.
+	// --k8s-scale, which needs to see the test start and end).
+	Extra         []ExtraOutput
+	SummaryExport string
+	NoSummary     bool
+	Quiet         bool
+	NoColor       bool
+	LogFormat     string
+	// Progress: "auto" (bars on a terminal, lines otherwise), "lines", "none".
+	Progress string
+	Stdout   io.Writer
+	Stderr   io.Writer
+	// Signals delivers interrupts: the first stops gracefully, the second at once.
+	Signals <-chan os.Signal
+	// StdoutTTY / StderrTTY say whether the streams are terminals.
+	StdoutTTY, StderrTTY bool
+}
+
+// ExtraOutput is an output built by its own factory, with Arg as its argument.
+type ExtraOutput struct {
+	Arg string
+	New output.Factory
+}
+
+// Prepared is a compiled script with its consolidated options.
+type Prepared struct {
+	Program   *js.Program
+	Layer     options.Layer
+	Options   *options.Options
+	Scenarios []executor.Config
+	Segment   executor.Segment
+	Registry  *ext.Registry
+	Shared    *vu.Shared
+}
+
+// Prepare compiles the script, runs its init code once to read `options`
+// and consolidates them with the environment and the command line.
+func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
+	prog, err := js.Compile(cfg.Script)
+	if err != nil {
+		var ce *js.CompileError
+		if errors.As(err, &ce) {
+			return nil, exitErr(ExitScriptException, err)
+		}
+		// The script cannot be read: a usage problem, as an invalid config.
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	env := map[string]string{}
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	for k, v := range cfg.ScriptEnv {
+		env[k] = v
+	}
+	reg := ext.NewRegistry()
+	logger := js.NewLogger(cfg.Stderr, cfg.LogFormat)
+	sh := &vu.Shared{
+		Program: prog,
+		Resolver: &js.Resolver{Builtins: builtin.Modules(), Remote: func(url string) (ext.Module, bool) {
+			if builtin.IsJSLibSummary(url) {
+				return builtin.SummaryModule{}, true
+			}
+			return nil, false
+		}},
+		Files:    js.NewFiles(filepath.Dir(prog.Path)),
+		Logger:   logger,
+		Registry: reg,
+		Options:  ext.Options{},
+		Env:      env,
+		Tags:     ext.Tags{},
+		Push:     func(...ext.Sample) {},
+	}
+	// k6 reads options from a first VU's init; modules created there see
+	// no options yet, so this VU is only used for reading them.
+	first, err := vu.New(ctx, sh, 0, 0)
+	if err != nil {
+		return nil, exitErr(ExitScriptException, err)
+	}
+	raw, err := first.OptionsJSON()
+	if err != nil {
+		return nil, exitErr(ExitScriptException, err)
+	}
+	scriptLayer, err := options.ParseScript(raw)
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	envLayer, err := options.FromEnv(cfg.Env)
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	layer := options.Consolidate(scriptLayer, envLayer, cfg.CLI)
+	opts, err := options.Decode(layer)
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	scens, err := opts.ScenarioConfigs()
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	seg, err := executor.NewSegment(opts.ExecutionSegment, opts.ExecutionSegmentSequence)
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, fmt.Errorf("execution segment: %w", err))
+	}
+	for _, sc := range scens {
+		if sc.Exec != "" && !first.HasFunction(sc.Exec) {
+			return nil, exitErr(ExitInvalidConfig, fmt.Errorf("scenario %s: the script exports no function %q", sc.Name, sc.Exec))
+		}
+	}
+	for _, path := range ext.Registered() {
+		m, _ := ext.Lookup(path)
+		if c, ok := m.(ext.OptionsChecker); ok {
+			if err := c.CheckOptions(opts.Raw); err != nil {
+				return nil, exitErr(ExitInvalidConfig, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+	}
+	sh.Options = opts.Raw
+	sh.OptionsJS = decodeAll(opts.Raw)
+	sh.Tags = ext.Tags(opts.Tags)
+	if sh.Tags == nil {
+		sh.Tags = ext.Tags{}
+	}
+	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh}, nil
+}
+
+func decodeAll(o ext.Options) map[string]any {
+	out := make(map[string]any, len(o))
+	for k, v := range o {
+		var x any
+		if json.Unmarshal(v, &x) == nil {
+			out[k] = x
+		}
+	}
+	return out
+}
+
+// Inspect returns the resolved options as k6's `inspect` shows them: the
+// consolidated options with the scenarios the shortcuts turn into.
+func Inspect(ctx context.Context, cfg *Config) (map[string]any, error) {
+	p, err := Prepare(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := decodeAll(p.Options.Raw)
+	scen := map[string]any{}
+	for _, c := range p.Scenarios {
+		b, _ := json.Marshal(c)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		scen[c.Name] = pruneZero(m)
+	}
+	out["scenarios"] = scen
+	delete(out, "duration")
+	delete(out, "iterations")
+	delete(out, "stages")
+	if _, ok := out["setupTimeout"]; !ok {
+		out["setupTimeout"] = p.Options.SetupTimeout.String()
+	}
+	if _, ok := out["teardownTimeout"]; !ok {
+		out["teardownTimeout"] = p.Options.TeardownTimeout.String()
+	}
+	if _, ok := out["summaryTrendStats"]; !ok {
+		out["summaryTrendStats"] = metrics.DefaultTrendStats
+	}
+	return out, nil
+}
+
+// pruneZero drops zero values that do not apply to the executor, so the
+// output reads like the scenario a user would write.
+func pruneZero(m map[string]any) map[string]any {
+	keep := map[string]bool{"vus": true}
+	switch m["executor"] {
+	case executor.RampingVUs:
+		keep = map[string]bool{"startVUs": true}
+	case executor.RampingArrivalRate:
+		keep = map[string]bool{"startRate": true}
+	case executor.ConstantArrivalRate:
+		keep = map[string]bool{}
+	}
+	for k, v := range m {
+		zero := false
+		switch x := v.(type) {
+		case nil:
+			zero = true
+		case float64:
+			zero = x == 0
+		case string:
+			zero = x == "" || x == "0s"
+		case []any:
+			zero = len(x) == 0
+		case map[string]any:
+			zero = len(x) == 0
+		}
+		if zero && !keep[k] {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+// Run runs the test and returns an *ExitError unless everything passed.
+func Run(ctx context.Context, cfg *Config) error {
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	p, err := Prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	r := &run{cfg: cfg, p: p, sh: p.Shared, log: p.Shared.Logger}
+	return r.run(ctx)
+}
+
+// run holds one test run's moving parts.
+type run struct {
+	cfg *Config
+	p   *Prepared
+	sh  *vu.Shared
+	log *js.Logger
+
+	metrics *metrics.Engine
+	outputs []output.Output
+	pump    *pump
+	sched   *executor.Scheduler
+	pool    *pool
+
+	mu          sync.Mutex
+	abortReason string             // test.abort()
+	thresholdAb bool               // a threshold with abortOnFail failed
+	interrupted bool               // a signal stopped the test
+	hardStop    context.CancelFunc // second signal: cut everything, skip teardown
+	cutIters    context.CancelFunc // test.abort(): cut iterations, teardown still runs
+}
+
+func (r *run) run(parent context.Context) (retErr error) {
+	cfg, p := r.cfg, r.p
+	opts := p.Options
+	var err error
+	r.metrics, err = metrics.NewEngine(p.Registry, metrics.Config{
+		Thresholds: opts.Thresholds, SummaryTrendStats: opts.SummaryTrendStats, SummaryTimeUnit: opts.SummaryTimeUnit,
+	})
+	if err != nil {
+		return exitErr(ExitInvalidConfig, fmt.Errorf("thresholds: %w", err))
+	}
+	start := time.Now()
+	params := output.Params{Registry: p.Registry, Env: cfg.Env, Stdout: cfg.Stdout,
+		Stderr: cfg.Stderr, TestID: fmt.Sprintf("spread-%d", start.Unix()), StartTime: start, ScriptPath: p.Program.Path}
+	type pending struct {
+		name  string
+		build func() (output.Output, error)
+	}
+	var outs []pending
+	for _, spec := range cfg.Outs {
+		outs = append(outs, pending{spec, func() (output.Output, error) { return output.New(spec, params) }})
+	}
+	for _, x := range cfg.Extra {
+		outs = append(outs, pending{x.Arg, func() (output.Output, error) {
+			xp := params
+			xp.Arg = x.Arg
+			return x.New(xp)
+		}})
+	}
+	for _, po := range outs {
+		o, err := po.build()
+		if err != nil {
+			r.stopOutputs()
+			return exitErr(ExitInvalidConfig, err)
+		}
+		if err := o.Start(); err != nil {
+			r.stopOutputs()
+			return exitErr(ExitGenericEngineErr, fmt.Errorf("output %s: %w", po.name, err))
+		}
+		r.outputs = append(r.outputs, o)
+	}
+	sinks := []func([]ext.Sample){r.metrics.AddSamples}
+	for _, o := range r.outputs {
+		sinks = append(sinks, o.AddSamples)
+	}
+	r.pump = newPump(sinks...)
+	r.sh.Push = r.pump.Push
+	r.sh.Abort = r.abort
+	defer func() {
+		// Outputs last, after every sample went through the pump: on every
+		// path, including errors, so JSON files are complete.
+		r.pump.Close()
+		r.stopOutputs()
+	}()
+
+	hooks := executor.Hooks{
+		Dropped: func(scenario string, tags map[string]string, n int64) {
+			t := r.sh.Tags.Merge(tags).With("scenario", scenario)
+			r.pump.Push(ext.Sample{Metric: p.Registry.Get(ext.MetricDroppedIterations), Time: time.Now(), Tags: t, Value: float64(n)})
+		},
+		Warn: func(scenario, msg string) { r.log.Log("warn", msg, js.Field{Key: "scenario", Value: scenario}) },
+		VUError: func(scenario string, err error) {
+			r.log.Log("error", err.Error(), js.Field{Key: "scenario", Value: scenario})
+		},
+	}
+	r.sched, err = executor.New(p.Scenarios, p.Segment, hooks)
+	if err != nil {
+		return exitErr(ExitInvalidConfig, err)
+	}
+
+	// runCtx ends on a hard stop (second signal); VUs live in it.
+	runCtx, hardStop := context.WithCancel(parent)
+	defer hardStop()
+	r.mu.Lock()
+	r.hardStop = hardStop
+	r.mu.Unlock()
+	stopSignals := r.watchSignals(runCtx)
+	defer stopSignals()
+
+	r.sh.ActiveVUs = r.sched.ActiveVUs
+	r.pool = newPool(runCtx, r.sh, p.Segment)
+	if !cfg.Quiet {
+		r.printHeader()
+	}
+	if err := r.pool.Preinit(runCtx, r.sched.PreInitVUs(), runtime.GOMAXPROCS(0)); err != nil {
+		if runCtx.Err() != nil {
+			return exitErr(ExitInterrupted, errors.New("interrupted while initialising VUs"))
+		}
+		return exitErr(ExitScriptException, err)
+	}
+	r.pump.Push(ext.Sample{Metric: p.Registry.Get(ext.MetricVUsMax), Time: time.Now(), Tags: r.sh.Tags, Value: float64(r.pool.Total())})
+
+	// setup() and teardown() run in a VU of their own, as in k6.
+	special, err := vu.New(runCtx, r.sh, 0, 0)
+	if err != nil {
+		return exitErr(ExitScriptException, err)
+	}
+	var setupJSON string
+	if special.HasFunction("setup") {
+		res, err := r.callTimed(runCtx, special, "setup", "::setup", opts.SetupTimeout, ExitSetupTimeout)
+		if err != nil {
+			return r.finishEarly(err)
+		}
+		if setupJSON, err = special.JSON(res); err != nil {
+			return exitErr(ExitScriptException, fmt.Errorf("setup() result is not JSON-serialisable: %w", err))
+		}
+	}
+	r.sh.SetupData = func() string { return setupJSON }
+
+	testStart := time.Now()
+	r.sh.SetTestStart(testStart)
+	bgCtx, bgStop := context.WithCancel(runCtx)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); r.thresholdLoop(bgCtx, testStart) }()
+	go func() { defer bg.Done(); r.vusLoop(bgCtx) }()
+	prog := r.startProgress(bgCtx, testStart)
+
+	// iterCtx ends iterations at once on test.abort(), which (as in k6)
+	// still lets teardown run.
+	iterCtx, cutIters := context.WithCancel(runCtx)
+	defer cutIters()
+	r.mu.Lock()
+	r.cutIters = cutIters
+	aborted := r.abortReason != ""
+	r.mu.Unlock()
+	if aborted {
+		cutIters()
+	}
+	runErr := r.sched.Run(iterCtx, r.pool)
+	bgStop()
+	bg.Wait()
+	prog.Stop()
+	r.emitVUs()
+	testDuration := time.Since(testStart)
+
+	hard := runCtx.Err() != nil
+	if special.HasFunction("teardown") && !hard {
+		arg := any(nil)
+		if setupJSON != "" {
+			arg = json.RawMessage(setupJSON)
+		}
+		var args []any
+		if arg != nil {
+			args = append(args, arg)
+		}
+		if _, err := r.callTimed(runCtx, special, "teardown", "::teardown", opts.TeardownTimeout, ExitTeardownTimeout, args...); err != nil {
+			var ee *ExitError
+			if errors.As(err, &ee) && ee.Code == ExitTeardownTimeout {
+				retErr = err
+			} else {
+				r.log.Log("error", js.ErrorText(err), js.Field{Key: "source", Value: "teardown"})
+				if ab := abortOf(err); ab == nil {
+					retErr = exitErr(ExitScriptException, err)
+				}
+			}
+		}
+	}
+	_ = runErr
+
+	// Every sample in, then the final threshold verdict and the summary.
+	r.pump.Close()
+	r.metrics.EvaluateThresholds(testDuration)
+	// A failing handleSummary or summary file is reported, but a threshold
+	// verdict or an abort decides the exit code first.
+	endErr := r.endOfTest(special, start, testDuration)
+
+	r.mu.Lock()
+	abortReason, thAbort, interrupted := r.abortReason, r.thresholdAb, r.interrupted
+	r.mu.Unlock()
+	switch {
+	case retErr != nil:
+		return retErr
+	case abortReason != "":
+		return exitErr(ExitScriptAborted, fmt.Errorf("test aborted: %s", abortReason))
+	case thAbort:
+		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed; the test was aborted (abortOnFail)"))
+	case r.metrics.ThresholdsFailed():
+		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed"))
+	case interrupted:
+		return exitErr(ExitInterrupted, errors.New("test interrupted"))
+	case endErr != nil:
+		return endErr
+	}
+	return nil
+}
+
+// finishEarly ends a run that failed before the scenarios (setup error).
+func (r *run) finishEarly(err error) error {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	if ab := abortOf(err); ab != nil {
+		return exitErr(ExitScriptAborted, ab)
+	}
+	return exitErr(ExitScriptException, err)
+}
+
+func abortOf(err error) *vu.AbortError {
+	var ab *vu.AbortError
+	if errors.As(err, &ab) {
+		return ab
+	}
+	return nil
+}
+
+// callTimed runs setup/teardown with its timeout; a timeout is exit code
+// timeoutCode, an exception 107.
+func (r *run) callTimed(ctx context.Context, v *vu.VU, name, group string, timeout time.Duration, timeoutCode int, args ...any) (res goja.Value, err error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err = v.Call(cctx, name, group, args...)
+	if err == nil {
+		return res, nil
+	}
+	if errors.Is(err, vu.ErrInterrupted) && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return nil, exitErr(timeoutCode, fmt.Errorf("%s() execution timed out after %s", name, timeout))
+	}
+	if ab := abortOf(err); ab != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, exitErr(ExitInterrupted, fmt.Errorf("%s() interrupted", name))
+	}
+	return nil, exitErr(ExitScriptException, err)
+}
+
+// abort is test.abort(): stop gracefully now, exit 108 at the end.
+func (r *run) abort(reason string) {
+	r.mu.Lock()
+	if r.abortReason == "" {
+		r.abortReason = reason
+	}
+	cut := r.cutIters
+	r.mu.Unlock()
+	// The exit error says "test aborted: reason" at the end; this line says
+	// when it happened.
+	r.log.Log("warn", "test.abort() called, stopping: "+reason, js.Field{Key: "source", Value: "abort"})
+	if r.sched != nil {
+		r.sched.Stop()
+	}
+	if cut != nil {
+		cut()
+	}
+}
+
+// thresholdLoop evaluates thresholds every 2 s and stops the test when one
+// with abortOnFail failed.
+func (r *run) thresholdLoop(ctx context.Context, start time.Time) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, abort := r.metrics.EvaluateThresholds(time.Since(start)); abort {
+			r.mu.Lock()
+			r.thresholdAb = true
+			r.mu.Unlock()
+			r.log.Log("error", "a threshold with abortOnFail has been crossed; stopping the test", js.Field{Key: "source", Value: "thresholds"})
+			r.sched.Stop()
+			return
+		}
+	}
+}
+
+// vusLoop samples the vus and vus_max gauges every second.
+func (r *run) vusLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	r.emitVUs()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.emitVUs()
+		}
+	}
+}
+
+func (r *run) emitVUs() {
+	now := time.Now()
+	r.pump.Push(
+		ext.Sample{Metric: r.p.Registry.Get(ext.MetricVUs), Time: now, Tags: r.sh.Tags, Value: float64(r.sched.ActiveVUs())},
+		ext.Sample{Metric: r.p.Registry.Get(ext.MetricVUsMax), Time: now, Tags: r.sh.Tags, Value: float64(r.pool.Total())},
+	)
+}
+
+func (r *run) stopOutputs() {
+	for _, o := range r.outputs {
+		if err := o.Stop(); err != nil {
+			r.log.Log("error", fmt.Sprintf("output %s: %v", o.Description(), err))
+		}
+	}
+	r.outputs = nil
+}
+
+// printHeader shows what is about to run, as k6's banner does.
+func (r *run) printHeader() {
+	w := r.cfg.Stdout
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  execution: local\n     script: %s\n", r.cfg.Script)
+	for _, o := range r.outputs {
+		fmt.Fprintf(&b, "     output: %s\n", o.Description())
+	}
+	if len(r.outputs) == 0 {
+		fmt.Fprintf(&b, "     output: -\n")
+	}
+	if !r.p.Segment.IsFull() {
+		fmt.Fprintf(&b, "    segment: %s\n", r.p.Segment.String())
+	}
+	fmt.Fprintf(&b, "\n  scenarios: (100.00%%) %d scenario(s), %d max VUs, %s max duration (incl. graceful stop):\n",
+		len(r.p.Scenarios), r.sched.MaxVUs(), r.sched.TotalDuration().Round(time.Second))
+	for _, c := range r.sched.Configs() {
+		fmt.Fprintf(&b, "           * %s: %s\n", c.Name, c.Description())
+	}
+	fmt.Fprintln(&b)
+	_, _ = io.WriteString(w, b.String())
+}

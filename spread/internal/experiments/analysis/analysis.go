@@ -1,0 +1,176 @@
+// Package analysis reads a run's k6 NDJSON samples in one streaming pass and
+// computes what the experiments compare: requests per pod, the share the
+// pods added at scale-up got, latency quantiles, errors, and the stall after
+// a scale-down.
+package analysis
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"spread.dev/spread/internal/report"
+)
+
+// Options says which pods and moments matter for a run.
+type Options struct {
+	// NewPods are the pods added at scale-up.
+	NewPods []string
+	// CountFrom: new-pod share counts requests from here (the last added
+	// pod's readiness plus a settle time) to the end. Zero: no share.
+	CountFrom time.Time
+	// StallFrom: the stall is the longest request that ended at or after
+	// this moment (the first pod leaving at scale-down). Zero: no stall.
+	StallFrom time.Time
+	// StalledAfter: a request that ended after StallFrom and took at least
+	// this long counts as stalled (2s when zero).
+	StalledAfter time.Duration
+	// Step is the chart resolution (1s when zero).
+	Step time.Duration
+}
+
+// Analysis is the result of one pass over a run's samples.
+type Analysis struct {
+	Timeline *report.Timeline
+	// AfterPerPod counts requests per pod from CountFrom on.
+	AfterPerPod map[string]int64
+	// NewPodShare is the added pods' share of AfterPerPod (nil without
+	// CountFrom or without requests after it).
+	NewPodShare *float64
+	// LateNewPodShare is the same over the last third of [CountFrom, last request].
+	LateNewPodShare *float64
+	// StallMs is the longest http_req_duration that ended at or after StallFrom.
+	StallMs *float64
+	// StalledRequests counts the requests that ended after StallFrom and
+	// took at least StalledAfter: one per client stuck on a lost connection.
+	StalledRequests int64
+	// Lines and Points read; BadLines that could not be decoded (skipped).
+	Lines, Points, BadLines int64
+}
+
+type point struct {
+	Type   string `json:"type"`
+	Metric string `json:"metric"`
+	Data   struct {
+		Time  time.Time         `json:"time"`
+		Value float64           `json:"value"`
+		Tags  map[string]string `json:"tags"`
+	} `json:"data"`
+}
+
+// interesting metrics; other lines are skipped before JSON decoding.
+var wanted = [][]byte{[]byte(`"http_reqs"`), []byte(`"http_req_duration"`), []byte(`"http_req_failed"`), []byte(`"http3_connections_opened"`), []byte(`"http_req_connecting"`)}
+
+// Read analyses the NDJSON stream r.
+func Read(r io.Reader, opt Options) (*Analysis, error) {
+	a := &Analysis{Timeline: report.NewTimeline(opt.Step), AfterPerPod: map[string]int64{}}
+	if opt.StalledAfter <= 0 {
+		opt.StalledAfter = 2 * time.Second
+	}
+	isNew := map[string]bool{}
+	for _, p := range opt.NewPods {
+		isNew[p] = true
+	}
+	// Late-window counts need the run's end, known only at the end: keep
+	// per-second counts after CountFrom (bounded by the run's length).
+	type sec struct{ all, added int64 }
+	perSec := map[int64]*sec{}
+
+	br := bufio.NewReaderSize(r, 1<<16)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			a.Lines++
+			a.consume(line, opt, isNew, func(t time.Time, added bool) {
+				k := t.Unix()
+				s := perSec[k]
+				if s == nil {
+					s = &sec{}
+					perSec[k] = s
+				}
+				s.all++
+				if added {
+					s.added++
+				}
+			})
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("analysis: read samples: %w", err)
+		}
+	}
+	if !opt.CountFrom.IsZero() {
+		var all, added int64
+		for p, n := range a.AfterPerPod {
+			all += n
+			if isNew[p] {
+				added += n
+			}
+		}
+		if all > 0 {
+			v := float64(added) / float64(all)
+			a.NewPodShare = &v
+		}
+		if _, last, ok := a.Timeline.Span(); ok && last.After(opt.CountFrom) {
+			from := last.Add(-last.Sub(opt.CountFrom) / 3).Unix()
+			var la, ln int64
+			for k, s := range perSec {
+				if k >= from {
+					la += s.all
+					ln += s.added
+				}
+			}
+			if la > 0 {
+				v := float64(ln) / float64(la)
+				a.LateNewPodShare = &v
+			}
+		}
+	}
+	return a, nil
+}
+
+func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, after func(time.Time, bool)) {
+	relevant := false
+	for _, w := range wanted {
+		if bytes.Contains(line, w) {
+			relevant = true
+			break
+		}
+	}
+	if !relevant || !bytes.Contains(line, []byte(`"Point"`)) {
+		return
+	}
+	var p point
+	if err := json.Unmarshal(line, &p); err != nil {
+		a.BadLines++
+		return
+	}
+	if p.Type != "Point" {
+		return
+	}
+	a.Points++
+	a.Timeline.Add(p.Metric, p.Data.Time, p.Data.Value, p.Data.Tags)
+	switch p.Metric {
+	case "http_reqs":
+		if !opt.CountFrom.IsZero() && !p.Data.Time.Before(opt.CountFrom) {
+			pod := p.Data.Tags["pod"]
+			a.AfterPerPod[pod] += int64(p.Data.Value)
+			after(p.Data.Time, isNew[pod])
+		}
+	case "http_req_duration":
+		if !opt.StallFrom.IsZero() && !p.Data.Time.Before(opt.StallFrom) {
+			if a.StallMs == nil || p.Data.Value > *a.StallMs {
+				v := p.Data.Value
+				a.StallMs = &v
+			}
+			if p.Data.Value >= float64(opt.StalledAfter)/float64(time.Millisecond) {
+				a.StalledRequests++
+			}
+		}
+	}
+}

@@ -1,0 +1,418 @@
+// Package lab runs a load script against an emulated Kubernetes Service on
+// one machine: pods as local processes, a Service programmed either with
+// kube-proxy's real iptables rules in a network namespace or with a Go L4
+// proxy of the same semantics, and a timeline of scale, kill and rolling
+// restart events recorded next to the script's results.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"spread.dev/spread/internal/lab/pods"
+)
+
+// Config describes one lab run.
+type Config struct {
+	Proxy      string  // "auto" | "iptables" | "userspace"
+	Replicas   int     // pods at start
+	Events     []Event // timeline, relative to the script's start
+	PodCommand string  // "" = echo-server; else a template with {{.Name}} {{.IP}} {{.HTTPPort}} {{.HTTPSPort}} {{.H3Port}} {{.MetricsPort}} {{.CertFile}} {{.KeyFile}} {{.CAFile}}
+	EchoServer string  // echo-server binary ("" = next to spread's executable, then PATH)
+	PodArgs    []string
+	// SharedQUICKeys gives every pod the same --quic-keys file.
+	SharedQUICKeys                                 bool
+	ConntrackUDPTimeout, ConntrackUDPStreamTimeout time.Duration // 0 = kernel default
+	Spread                                         string        // spread binary ("" = os.Executable())
+	Script                                         string
+	RunArgs                                        []string
+	Env                                            map[string]string
+	OutDir                                         string
+	Stdout, Stderr                                 io.Writer
+
+	// Extensions (see /work/brief/lab-api-changes.md).
+
+	// NodePort runs the script in a second namespace joined by a veth pair
+	// and targets the Service's NodePorts (iptables mode only).
+	NodePort bool
+	// ReadinessPath is the pod's readiness probe path ("" = /readyz).
+	ReadinessPath string
+	// ProbePeriod is the readiness probe period ("" = 250ms).
+	ProbePeriod time.Duration
+	// StopGrace is how long a stopping pod may drain before SIGKILL (0 = 30s,
+	// kubelet's terminationGracePeriodSeconds default).
+	StopGrace time.Duration
+	// ReadyTimeout bounds the wait for the initial pods (0 = 60s).
+	ReadyTimeout time.Duration
+	// Progress receives one line per lab event (nil = Stderr).
+	Progress io.Writer
+}
+
+// Event kinds of Config.Events.
+const (
+	KindScale          = "scale"
+	KindKill           = "kill"
+	KindRollingRestart = "rolling-restart"
+)
+
+// Event is one timeline step: scale to Replicas, kill Pod, or restart all pods.
+type Event struct {
+	At       time.Duration
+	Kind     string
+	Replicas int
+	Pod      string
+}
+
+// Result is what a lab run measured and where it wrote it.
+type Result struct {
+	Proxy       string    `json:"proxy"`
+	ProxyReason string    `json:"proxy_reason"`
+	Start       time.Time `json:"start"` // when the script started
+	// Targets are the env values the script received (TARGET_HTTP, ...).
+	Targets     map[string]string `json:"targets"`
+	Events      []RecordedEvent   `json:"events"`
+	Pods        []PodInfo         `json:"pods"`
+	ExitCode    int               `json:"exit_code"`
+	SamplesFile string            `json:"samples_file"`
+	SummaryFile string            `json:"summary_file"`
+	EventsFile  string            `json:"events_file"`
+}
+
+// RecordedEvent is one thing that happened, At relative to Result.Start
+// (negative before the script started).
+type RecordedEvent struct {
+	At        time.Duration `json:"at_ns"`
+	AtSeconds float64       `json:"at_s"`
+	Time      time.Time     `json:"time"`
+	Kind      string        `json:"kind"` // scale, pod-started, pod-ready, pod-added, pod-removed, pod-draining, pod-stopped, pod-killed, kill-skipped, pod-exited, rolling-restart, error
+	Pod       string        `json:"pod,omitempty"`
+	Detail    string        `json:"detail,omitempty"`
+}
+
+// PodInfo describes one pod of the run; zero times mean "never".
+type PodInfo struct {
+	Name              string             `json:"name"`
+	Address           string             `json:"address"`
+	Started           time.Time          `json:"started"`
+	Ready             time.Time          `json:"ready"`
+	Stopped           time.Time          `json:"stopped"`
+	ServerRequests    float64            `json:"server_requests"`
+	ServerConnections map[string]float64 `json:"server_connections"`
+}
+
+// Run starts the pods and the Service, runs the script with `spread run`,
+// plays the timeline, and removes everything it created before returning,
+// also when ctx is cancelled or the script fails.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	mode, reason, err := ChooseProxy(cfg.Proxy, cfg.NodePort)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.checkFiles(); err != nil {
+		return nil, err
+	}
+	res = &Result{
+		Proxy: mode, ProxyReason: reason,
+		SamplesFile: filepath.Join(cfg.OutDir, "run.json"),
+		SummaryFile: filepath.Join(cfg.OutDir, "summary-export.json"),
+		EventsFile:  filepath.Join(cfg.OutDir, "events.json"),
+	}
+	for _, dir := range []string{cfg.OutDir, filepath.Join(cfg.OutDir, "pods")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+	}
+	l := &lab{cfg: cfg, res: res, podsByName: map[string]*podState{}, applied: map[string]pods.Spec{}}
+	fmt.Fprintf(cfg.Progress, "lab: proxy %s (%s)\n", mode, reason)
+
+	// Everything created from here on is undone by cleanup, whatever happens.
+	defer func() {
+		if cerr := l.cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+		l.finish()
+		if werr := l.writeEvents(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	if mode == ModeIPTables {
+		l.svc, err = newIPTablesService(ctx, cfg)
+	} else {
+		l.svc, err = newUserspaceService(cfg)
+	}
+	if err != nil {
+		return res, err
+	}
+	if err := l.prepareFiles(ctx); err != nil {
+		return res, err
+	}
+	res.Targets = l.svc.targets()
+	res.Targets["CA_CERT"] = l.caFile
+
+	if err := l.startInitialPods(ctx); err != nil {
+		return res, err
+	}
+	return res, l.runScript(ctx)
+}
+
+// checkFiles looks for the script and the echo-server binary before any
+// namespace or pod is made, so a typo fails at once with one clear line.
+func (c *Config) checkFiles() error {
+	if _, err := os.Stat(c.Script); err != nil {
+		return fmt.Errorf("lab: script: %w", err)
+	}
+	if c.EchoServer != "" && c.PodCommand == "" {
+		if _, err := exec.LookPath(c.EchoServer); err != nil {
+			return fmt.Errorf("lab: echo-server binary: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) defaults() error {
+	if c.Script == "" {
+		return errors.New("lab: no script")
+	}
+	if c.Replicas < 0 {
+		return fmt.Errorf("lab: replicas %d < 0", c.Replicas)
+	}
+
+	if c.Proxy == "" {
+		c.Proxy = "auto"
+	}
+	if c.OutDir == "" {
+		c.OutDir = "lab-out"
+	}
+	abs, err := filepath.Abs(c.OutDir)
+	if err != nil {
+		return fmt.Errorf("lab: out dir: %w", err)
+	}
+	c.OutDir = abs
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Progress == nil {
+		c.Progress = c.Stderr
+	}
+	if c.ReadinessPath == "" {
+		c.ReadinessPath = "/readyz"
+	}
+	if c.ProbePeriod <= 0 {
+		c.ProbePeriod = 250 * time.Millisecond
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 30 * time.Second
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 60 * time.Second
+	}
+	if c.Spread == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("lab: find spread binary: %w", err)
+		}
+		c.Spread = exe
+	}
+	for _, e := range c.Events {
+		switch e.Kind {
+		case KindScale:
+			if e.Replicas < 0 {
+				return fmt.Errorf("lab: scale to %d", e.Replicas)
+			}
+		case KindKill:
+			if e.Pod == "" {
+				return errors.New("lab: kill event without pod")
+			}
+		case KindRollingRestart:
+		default:
+			return fmt.Errorf("lab: unknown event kind %q", e.Kind)
+		}
+	}
+	return nil
+}
+
+// runScript runs `spread run` with the Service's address in env while the
+// timeline plays, and stops it with SIGINT when ctx is cancelled.
+func (l *lab) runScript(ctx context.Context) error {
+	cfg := l.cfg
+	argv := []string{cfg.Spread, "run", "--out", "json=" + l.res.SamplesFile, "--summary-export", l.res.SummaryFile}
+	env := os.Environ()
+	keys := make([]string, 0, len(l.res.Targets))
+	for k := range l.res.Targets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		argv = append(argv, "-e", k+"="+l.res.Targets[k])
+		env = append(env, k+"="+l.res.Targets[k])
+	}
+	userKeys := make([]string, 0, len(cfg.Env))
+	for k := range cfg.Env {
+		userKeys = append(userKeys, k)
+	}
+	sort.Strings(userKeys)
+	for _, k := range userKeys {
+		argv = append(argv, "-e", k+"="+cfg.Env[k])
+		env = append(env, k+"="+cfg.Env[k])
+	}
+	argv = append(argv, cfg.RunArgs...)
+	argv = append(argv, cfg.Script)
+	argv = l.svc.wrapScript(argv)
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("lab: start script: %w", err)
+	}
+	l.scriptPgid = cmd.Process.Pid
+	l.res.Start = time.Now()
+	l.record("script-started", "", cfg.Script)
+
+	tlCtx, stopTimeline := context.WithCancel(ctx)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.playTimeline(tlCtx)
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-ctx.Done():
+		// k6 habit: SIGINT lets the script run teardown and write its summary.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case waitErr = <-done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			waitErr = <-done
+		}
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of its group
+	stopTimeline()
+	l.res.ExitCode = exitCode(waitErr)
+	l.record("script-exited", "", fmt.Sprintf("exit code %d", l.res.ExitCode))
+	if ctx.Err() != nil {
+		return fmt.Errorf("lab: interrupted: %w", ctx.Err())
+	}
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		return fmt.Errorf("lab: script: %w", waitErr)
+	}
+	return nil
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// writeEvents writes events.json: the Result without the file names.
+func (l *lab) writeEvents() error {
+	b, err := json.MarshalIndent(l.res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab: events: %w", err)
+	}
+	if err := os.WriteFile(l.res.EventsFile, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab: events: %w", err)
+	}
+	return nil
+}
+
+// lab is the state of one run; its goroutines are owned by wg.
+type lab struct {
+	cfg Config
+	res *Result
+	svc service
+
+	caFile, certFile, keyFile, quicKeys string
+	echoServer                          string
+	scriptPgid                          int
+
+	wg         sync.WaitGroup
+	progressMu sync.Mutex // one progress line at a time
+
+	mu         sync.Mutex
+	events     []RecordedEvent
+	podList    []*podState
+	podsByName map[string]*podState
+	nextPod    int
+	closing    bool
+
+	applyMu sync.Mutex           // serialises Service updates
+	applied map[string]pods.Spec // endpoints currently programmed
+}
+
+// record notes an event and prints a progress line.
+func (l *lab) record(kind, pod, detail string) {
+	now := time.Now()
+	l.mu.Lock()
+	l.events = append(l.events, RecordedEvent{Time: now, Kind: kind, Pod: pod, Detail: detail})
+	start := l.res.Start
+	l.mu.Unlock()
+	at := "   -   "
+	if !start.IsZero() {
+		at = fmt.Sprintf("%7.2fs", now.Sub(start).Seconds())
+	}
+	line := "lab: t=" + at + " " + kind
+	if pod != "" {
+		line += " " + pod
+	}
+	if detail != "" {
+		line += " (" + detail + ")"
+	}
+	l.progressMu.Lock()
+	fmt.Fprintln(l.cfg.Progress, line)
+	l.progressMu.Unlock()
+}
+
+// finish copies events and pods into the Result with times relative to Start.
+func (l *lab) finish() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := l.res.Start
+	if start.IsZero() {
+		start = time.Now()
+		l.res.Start = start
+	}
+	l.res.Events = l.res.Events[:0]
+	for _, e := range l.events {
+		e.At = e.Time.Sub(start)
+		e.AtSeconds = e.At.Seconds()
+		l.res.Events = append(l.res.Events, e)
+	}
+	l.res.Pods = l.res.Pods[:0]
+	for _, p := range l.podList {
+		l.res.Pods = append(l.res.Pods, p.info)
+	}
+}

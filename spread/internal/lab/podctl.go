@@ -1,0 +1,319 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"spread.dev/spread/internal/lab/pods"
+)
+
+// podState is one pod's lifecycle as the lab sees it.
+type podState struct {
+	pod      *pods.Pod
+	info     PodInfo
+	ready    bool // passed its last probe
+	stopping bool // being terminated: never an endpoint again
+	readyCh  chan struct{}
+	readyOne sync.Once
+	logFile  *os.File
+}
+
+// startPod launches one more pod and its readiness prober.
+func (l *lab) startPod() (*podState, error) {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return nil, errors.New("lab: shutting down")
+	}
+	l.nextPod++
+	name := "echo-server-" + strconv.Itoa(l.nextPod)
+	l.mu.Unlock()
+
+	spec, err := l.svc.nextSpec(name)
+	if err != nil {
+		return nil, err
+	}
+	spec.CertFile, spec.KeyFile, spec.CAFile, spec.QUICKeysFile = l.certFile, l.keyFile, l.caFile, l.quicKeys
+	var argv []string
+	if l.cfg.PodCommand != "" {
+		argv, err = pods.TemplateArgs(l.cfg.PodCommand, spec)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		argv = pods.EchoServerArgs(l.echoServer, spec, l.cfg.PodArgs)
+	}
+	logFile, err := os.Create(filepath.Join(l.cfg.OutDir, "pods", name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("lab: pod log: %w", err)
+	}
+	p, err := pods.Start(spec, l.svc.wrapPod(name, argv), nil, logFile)
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	ps := &podState{pod: p, logFile: logFile, readyCh: make(chan struct{}),
+		info: PodInfo{Name: name, Address: spec.IP, Started: p.Started}}
+	l.mu.Lock()
+	l.podList = append(l.podList, ps)
+	l.podsByName[name] = ps
+	l.mu.Unlock()
+	l.record("pod-started", name, fmt.Sprintf("%s pid %d", spec.IP, p.Pid()))
+	l.wg.Add(1)
+	go l.watchPod(ps)
+	return ps, nil
+}
+
+// watchPod probes readiness until the pod exits, adding and removing its
+// endpoint as kubelet + EndpointSlice controller + kube-proxy would.
+func (l *lab) watchPod(ps *podState) {
+	defer l.wg.Done()
+	defer ps.logFile.Close()
+	url := "http://" + net.JoinHostPort(ps.pod.IP, strconv.Itoa(ps.pod.HTTPPort)) + l.cfg.ReadinessPath
+	t := time.NewTicker(l.cfg.ProbePeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ps.pod.Done():
+			l.mu.Lock()
+			wasReady, stopping := ps.ready, ps.stopping
+			ps.ready = false
+			if ps.info.Stopped.IsZero() {
+				ps.info.Stopped = time.Now()
+			}
+			l.mu.Unlock()
+			if wasReady {
+				l.syncEndpoints("pod exited")
+				l.record("pod-removed", ps.info.Name, "process exited")
+			}
+			if !stopping {
+				detail := "exit 0"
+				if err := ps.pod.Err(); err != nil {
+					detail = err.Error()
+				}
+				l.record("pod-exited", ps.info.Name, detail)
+			}
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := pods.Probe(ctx, l.svc.httpClient(), url)
+		cancel()
+		l.mu.Lock()
+		if ps.stopping {
+			l.mu.Unlock()
+			continue
+		}
+		switch {
+		case err == nil && !ps.ready:
+			ps.ready = true
+			first := ps.info.Ready.IsZero()
+			if first {
+				ps.info.Ready = time.Now()
+			}
+			l.mu.Unlock()
+			if first {
+				l.record("pod-ready", ps.info.Name, "")
+			}
+			l.syncEndpoints("pod ready")
+			l.record("pod-added", ps.info.Name, fmt.Sprintf("endpoint %s (ports tcp %d/%d, udp %d)", ps.pod.IP, ps.pod.HTTPPort, ps.pod.HTTPSPort, ps.pod.H3Port))
+			ps.readyOne.Do(func() { close(ps.readyCh) })
+		case err != nil && ps.ready:
+			ps.ready = false
+			l.mu.Unlock()
+			l.syncEndpoints("readiness failed")
+			l.record("pod-removed", ps.info.Name, "readiness failed: "+err.Error())
+		default:
+			l.mu.Unlock()
+		}
+	}
+}
+
+// syncEndpoints programs the Service with the pods that are ready and not
+// stopping, deleting UDP flows of endpoints that left.
+func (l *lab) syncEndpoints(why string) {
+	l.applyMu.Lock()
+	defer l.applyMu.Unlock()
+	l.mu.Lock()
+	var ready []pods.Spec
+	now := map[string]pods.Spec{}
+	for _, ps := range l.podList {
+		if ps.ready && !ps.stopping {
+			ready = append(ready, ps.pod.Spec)
+			now[ps.info.Name] = ps.pod.Spec
+		}
+	}
+	l.mu.Unlock()
+	var removed []pods.Spec
+	for name, spec := range l.applied {
+		if _, ok := now[name]; !ok {
+			removed = append(removed, spec)
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].Name < removed[j].Name })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.svc.setEndpoints(ctx, ready, removed); err != nil {
+		l.record("error", "", fmt.Sprintf("%s: %v", why, err))
+		return
+	}
+	l.applied = now
+}
+
+// stopPod terminates a pod gracefully: endpoint removed first (as the
+// EndpointSlice controller does for a terminating pod), counters scraped,
+// then SIGTERM and up to StopGrace to drain before SIGKILL.
+func (l *lab) stopPod(ps *podState, grace time.Duration, hurry bool, why string) {
+	l.mu.Lock()
+	if ps.stopping {
+		l.mu.Unlock()
+		return
+	}
+	ps.stopping = true
+	wasReady := ps.ready
+	ps.ready = false
+	l.mu.Unlock()
+	select {
+	case <-ps.pod.Done():
+		ps.pod.Stop(0, false) // already gone: just reap its process group
+		return
+	default:
+	}
+	if wasReady {
+		l.syncEndpoints("pod terminating")
+		l.record("pod-removed", ps.info.Name, why)
+	}
+	l.scrape(ps)
+	l.record("pod-draining", ps.info.Name, "SIGTERM")
+	ps.pod.Stop(grace, hurry)
+	l.mu.Lock()
+	ps.info.Stopped = time.Now()
+	l.mu.Unlock()
+	l.record("pod-stopped", ps.info.Name, exitDetail(ps.pod.Err()))
+}
+
+// killPod SIGKILLs a pod (no drain); its watcher sees the exit and removes
+// the endpoint, as the EndpointSlice controller does once the pod is gone.
+func (l *lab) killPod(ps *podState) {
+	select {
+	case <-ps.pod.Done():
+		// Already gone (stopped by a scale-down or a rolling restart):
+		// say so rather than pretend to kill it.
+		l.record("kill-skipped", ps.info.Name, "pod already stopped")
+		return
+	default:
+	}
+	l.scrape(ps)
+	l.mu.Lock()
+	ps.stopping = true // the watcher still removes it when it is gone
+	l.mu.Unlock()
+	l.record("pod-killed", ps.info.Name, "SIGKILL")
+	ps.pod.Signal(syscall.SIGKILL)
+	<-ps.pod.Done()
+}
+
+func exitDetail(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}
+
+// scrape reads the pod's server counters; the last good values are kept
+// when the pod cannot answer (killed, or a template pod without metrics).
+func (l *lab) scrape(ps *podState) {
+	url := "http://" + net.JoinHostPort(ps.pod.IP, strconv.Itoa(ps.pod.MetricsPort)) + "/metrics"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := pods.Scrape(ctx, l.svc.httpClient(), url)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	ps.info.ServerRequests = c.Requests
+	ps.info.ServerConnections = c.Connections
+	l.mu.Unlock()
+}
+
+// startInitialPods starts Replicas pods and waits until all are endpoints.
+func (l *lab) startInitialPods(ctx context.Context) error {
+	var started []*podState
+	for i := 0; i < l.cfg.Replicas; i++ {
+		ps, err := l.startPod()
+		if err != nil {
+			return err
+		}
+		started = append(started, ps)
+	}
+	timeout := time.NewTimer(l.cfg.ReadyTimeout)
+	defer timeout.Stop()
+	for _, ps := range started {
+		select {
+		case <-ps.readyCh:
+		case <-ps.pod.Done():
+			return fmt.Errorf("lab: pod %s exited before it was ready (%v); see %s", ps.info.Name, ps.pod.Err(), filepath.Join(l.cfg.OutDir, "pods", ps.info.Name+".log"))
+		case <-timeout.C:
+			return fmt.Errorf("lab: pod %s not ready after %s; see %s", ps.info.Name, l.cfg.ReadyTimeout, filepath.Join(l.cfg.OutDir, "pods", ps.info.Name+".log"))
+		case <-ctx.Done():
+			return fmt.Errorf("lab: interrupted while starting pods: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// activePods lists pods that run and are not being stopped, oldest first.
+func (l *lab) activePods() []*podState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*podState
+	for _, ps := range l.podList {
+		select {
+		case <-ps.pod.Done():
+			continue
+		default:
+		}
+		if !ps.stopping {
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+// cleanup stops every pod (scraping it first), the Service and the script's
+// leftovers. It runs on every exit path of Run.
+func (l *lab) cleanup() error {
+	l.mu.Lock()
+	l.closing = true
+	all := append([]*podState(nil), l.podList...)
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ps := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// At the end nobody sends traffic any more: short grace.
+			l.stopPod(ps, 3*time.Second, true, "lab ending")
+		}()
+	}
+	wg.Wait()
+	if l.scriptPgid > 0 {
+		_ = syscall.Kill(-l.scriptPgid, syscall.SIGKILL)
+	}
+	l.wg.Wait()
+	if l.svc != nil {
+		if err := l.svc.close(); err != nil {
+			return fmt.Errorf("lab: cleanup: %w", err)
+		}
+	}
+	l.record("lab-stopped", "", "")
+	return nil
+}

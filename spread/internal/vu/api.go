@@ -1,0 +1,201 @@
+package vu
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/js"
+	"spread.dev/spread/internal/js/builtin"
+)
+
+// The ext.VU side: what modules see.
+
+// Runtime is the VU's goja runtime.
+func (v *VU) Runtime() *goja.Runtime { return v.rt }
+
+// Context is the running iteration's context, else the VU's.
+func (v *VU) Context() context.Context {
+	if c := v.ctx.Load(); c != nil {
+		return c.ctx
+	}
+	return v.baseCtx
+}
+
+// State is nil in the init context, then the VU's live state.
+func (v *VU) State() *ext.State {
+	st := v.state.Load()
+	if st == nil {
+		return nil
+	}
+	v.mu.Lock()
+	c := *st
+	c.Group = v.group
+	v.mu.Unlock()
+	return &c
+}
+
+// Tags is the current tag set; callers must not modify it.
+func (v *VU) Tags() ext.Tags {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.tags
+}
+
+// Push hands samples to the run's sample pump.
+func (v *VU) Push(samples ...ext.Sample) { v.sh.Push(samples...) }
+
+// Metrics is the run's metric registry.
+func (v *VU) Metrics() *ext.Registry { return v.sh.Registry }
+
+// Options are the run's consolidated options.
+func (v *VU) Options() ext.Options { return v.sh.Options }
+
+// OnIterationEnd registers fn to run after each iteration.
+func (v *VU) OnIterationEnd(fn func()) { v.onEnd = append(v.onEnd, fn) }
+
+// The builtin.VU side: groups and k6/execution.
+
+// EnterGroup nests group name under the current one.
+func (v *VU) EnterGroup(name string) (string, func()) {
+	v.mu.Lock()
+	parent := v.group
+	path := parent + "::" + name
+	v.group = path
+	v.rebuildTagsLocked()
+	v.mu.Unlock()
+	return path, func() {
+		v.mu.Lock()
+		v.group = parent
+		v.rebuildTagsLocked()
+		v.mu.Unlock()
+	}
+}
+
+// Exec gives k6/execution the VU's live execution state.
+func (v *VU) Exec() builtin.Exec { return execView{v} }
+
+type execView struct{ v *VU }
+
+func (e execView) VUIDInInstance() uint64     { return e.v.id }
+func (e execView) VUIDInTest() uint64         { return e.v.idTest }
+func (e execView) IterationInInstance() int64 { return e.v.iterInst }
+func (e execView) IterationInScenario() int64 { return e.v.scenario.VUIterationInScenario }
+func (e execView) Scenario() builtin.ScenarioInfo {
+	it := e.v.scenario
+	return builtin.ScenarioInfo{Name: it.Scenario, Executor: it.Executor, StartTime: it.ScenarioStart,
+		IterationInInstance: it.IterationInInstance, IterationInTest: it.IterationInTest}
+}
+func (e execView) VUsActive() int64 {
+	if f := e.v.sh.ActiveVUs; f != nil {
+		return f()
+	}
+	return e.v.sh.VUsActive.Load()
+}
+func (e execView) VUsInitialized() int64        { return e.v.sh.VUsInitialized.Load() }
+func (e execView) IterationsCompleted() int64   { return e.v.sh.IterationsCompleted.Load() }
+func (e execView) IterationsInterrupted() int64 { return e.v.sh.IterationsInterrupted.Load() }
+func (e execView) TestStart() time.Time         { return e.v.sh.TestStart() }
+func (e execView) Options() map[string]any      { return e.v.sh.OptionsJS }
+func (e execView) VUTags() map[string]string {
+	e.v.mu.Lock()
+	defer e.v.mu.Unlock()
+	out := make(map[string]string, len(e.v.tags))
+	for k, val := range e.v.tags {
+		out[k] = val
+	}
+	return out
+}
+func (e execView) SetVUTag(k, val string) {
+	e.v.mu.Lock()
+	if val == "" {
+		delete(e.v.vuTags, k)
+	} else {
+		e.v.vuTags[k] = val
+	}
+	e.v.rebuildTagsLocked()
+	e.v.mu.Unlock()
+}
+
+// Abort stops the test: the engine is told, and the runtime is
+// interrupted so the script cannot catch it.
+func (e execView) Abort(reason string) {
+	if e.v.sh.Abort != nil {
+		e.v.sh.Abort(reason)
+	}
+	e.v.rt.Interrupt(&AbortError{Reason: reason})
+}
+
+// Call runs the exported function name with args (setup, teardown,
+// handleSummary) in the VU as a full iteration context with scenario tag
+// empty and the group set to "::"+name's k6 group ("::setup",
+// "::teardown"). It returns the result as JSON when asJSON is set.
+func (v *VU) Call(ctx context.Context, name string, group string, args ...any) (goja.Value, error) {
+	fn, ok := goja.AssertFunction(v.Export(name))
+	if !ok {
+		return nil, nil
+	}
+	v.state.Store(&ext.State{VUID: v.id, VUIDInTest: v.idTest})
+	v.mu.Lock()
+	v.group = group
+	v.rebuildTagsLocked()
+	v.mu.Unlock()
+	v.ctx.Store(&ctxBox{ctx})
+	defer v.ctx.Store(nil)
+	vals := make([]goja.Value, len(args))
+	for i, a := range args {
+		switch x := a.(type) {
+		case goja.Value:
+			vals[i] = x
+		case json.RawMessage:
+			val, err := parseJSON(v.rt, string(x))
+			if err != nil {
+				return nil, &ScriptError{Err: err, Phase: name}
+			}
+			vals[i] = val
+		default:
+			vals[i] = v.rt.ToValue(a)
+		}
+	}
+	release := v.interruptOn(ctx)
+	res, err := fn(goja.Undefined(), vals...)
+	interrupted := release()
+	if err != nil {
+		if ab := abortOf(err); ab != nil {
+			return nil, ab
+		}
+		if interrupted {
+			return nil, ErrInterrupted
+		}
+		return nil, &ScriptError{Err: err, Phase: name}
+	}
+	return res, nil
+}
+
+// JSON renders a JS value with the runtime's JSON.stringify ("" for undefined).
+func (v *VU) JSON(val goja.Value) (string, error) {
+	if val == nil || goja.IsUndefined(val) {
+		return "", nil
+	}
+	stringify, _ := goja.AssertFunction(v.rt.Get("JSON").ToObject(v.rt).Get("stringify"))
+	out, err := stringify(goja.Undefined(), val)
+	if err != nil {
+		return "", &ScriptError{Err: err, Phase: "JSON"}
+	}
+	if goja.IsUndefined(out) {
+		return "", nil
+	}
+	return out.String(), nil
+}
+
+func jsField(k string, val any) js.Field { return js.Field{Key: k, Value: val} }
+
+var (
+	_ ext.VU      = (*VU)(nil)
+	_ builtin.VU  = (*VU)(nil)
+	_ executor.VU = (*VU)(nil)
+)

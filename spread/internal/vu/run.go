@@ -1,0 +1,262 @@
+package vu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/ext"
+)
+
+// RunIteration runs one iteration of it.Exec (the executors' contract).
+// An exception is logged and returned; the iteration still counts, as in
+// k6. An iteration cut short by ctx returns ErrInterrupted and emits no
+// iteration samples.
+func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
+	name := it.Exec
+	if name == "" {
+		name = "default"
+	}
+	fn, ok := v.fns[name]
+	if !ok {
+		// esbuild's exports are getters: resolve once, not per iteration.
+		fn, ok = goja.AssertFunction(v.Export(name))
+		if ok {
+			v.fns[name] = fn
+		}
+	}
+	if !ok {
+		err := fmt.Errorf("scenario %s: the script exports no function %q", it.Scenario, name)
+		v.sh.Logger.Log("error", err.Error(), v.logFields()...)
+		return err
+	}
+	if id := mapID(it.Env); id != v.lastEnv {
+		v.setEnv(it.Env)
+		v.lastEnv = id
+	}
+	v.enterScenario(it)
+	v.iter, v.iterSet = it.VUIterationInScenario, nil // what __ITER reads (see defineIter)
+	arg := v.setupArg()
+
+	if v.iterCtx == nil || v.iterCtx.ctx != ctx {
+		v.iterCtx = &ctxBox{ctx} // one box per scenario context, not per iteration
+	}
+	v.ctx.Store(v.iterCtx)
+	v.sh.VUsActive.Add(1)
+	start := time.Now()
+	release := v.interruptOn(ctx)
+	_, err := fn(goja.Undefined(), arg)
+	interrupted := release()
+	v.runOnEnd()
+	end := time.Now()
+	v.sh.VUsActive.Add(-1)
+	v.ctx.Store(nil)
+	v.iterInst++
+
+	var ie *goja.InterruptedError
+	if interrupted || errors.As(err, &ie) || ctx.Err() != nil && err != nil {
+		v.sh.IterationsInterrupted.Add(1)
+		if ab := abortOf(err); ab != nil {
+			return ab
+		}
+		return ErrInterrupted
+	}
+	v.sh.IterationsCompleted.Add(1)
+	tags := v.Tags()
+	if v.iterMetric == nil {
+		// looked up once: Registry.Get takes a lock and hashes the name.
+		v.iterMetric = v.sh.Registry.Get(ext.MetricIterations)
+		v.iterDurMetric = v.sh.Registry.Get(ext.MetricIterationDuration)
+	}
+	v.sh.Push(
+		ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1},
+		ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags,
+			Value: float64(end.Sub(start)) / float64(time.Millisecond)},
+	)
+	if err != nil {
+		if ab := abortOf(err); ab != nil {
+			return ab
+		}
+		se := &ScriptError{Err: err, Phase: name}
+		v.sh.Logger.Log("error", se.Error(), append(v.logFields(), jsField("source", "stacktrace"))...)
+		return se
+	}
+	return nil
+}
+
+// enterScenario updates state and tags for an iteration of it.
+func (v *VU) enterScenario(it executor.Iteration) {
+	prev := v.state.Load()
+	st := &ext.State{VUID: v.id, VUIDInTest: v.idTest, Iteration: it.VUIterationInScenario, Scenario: it.Scenario}
+	v.state.Store(st)
+	v.mu.Lock()
+	sameScenario := prev != nil && prev.Scenario == it.Scenario && mapID(v.scenario.Tags) == mapID(it.Tags)
+	v.scenario = it
+	v.group = ""
+	if !sameScenario || v.tags == nil {
+		v.rebuildTagsLocked()
+	}
+	v.mu.Unlock()
+}
+
+// rebuildTagsLocked recomputes the current tag set: run tags, scenario
+// tags, VU tags, then the system tags scenario and group.
+func (v *VU) rebuildTagsLocked() {
+	t := make(ext.Tags, len(v.sh.Tags)+len(v.scenario.Tags)+len(v.vuTags)+2)
+	for k, val := range v.sh.Tags {
+		t[k] = val
+	}
+	for k, val := range v.scenario.Tags {
+		t[k] = val
+	}
+	for k, val := range v.vuTags {
+		t[k] = val
+	}
+	if v.scenario.Scenario != "" {
+		t["scenario"] = v.scenario.Scenario
+	}
+	t["group"] = v.group
+	v.tags = t
+}
+
+// setupArg returns setup()'s data as this VU's own JS value.
+func (v *VU) setupArg() goja.Value {
+	if v.setupLoaded {
+		return v.setupVal
+	}
+	v.setupLoaded = true
+	v.setupVal = goja.Undefined()
+	if v.sh.SetupData == nil {
+		return v.setupVal
+	}
+	data := v.sh.SetupData()
+	if data == "" {
+		return v.setupVal
+	}
+	val, err := parseJSON(v.rt, data)
+	if err == nil {
+		v.setupVal = val
+	}
+	return v.setupVal
+}
+
+// parseJSON parses data with the runtime's JSON.parse.
+func parseJSON(rt *goja.Runtime, data string) (goja.Value, error) {
+	parse, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("parse"))
+	return parse(goja.Undefined(), rt.ToValue(data))
+}
+
+func (v *VU) runOnEnd() {
+	for _, fn := range v.onEnd {
+		fn()
+	}
+}
+
+// AbortError is returned when the script called test.abort().
+type AbortError struct{ Reason string }
+
+func (e *AbortError) Error() string { return "test aborted: " + e.Reason }
+
+// abortOf finds an AbortError inside a goja error.
+func abortOf(err error) *AbortError {
+	if err == nil {
+		return nil
+	}
+	var ab *AbortError
+	if errors.As(err, &ab) {
+		return ab
+	}
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) {
+		if a, ok := ie.Value().(*AbortError); ok {
+			return a
+		}
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		if e, ok := ex.Value().Export().(error); ok && errors.As(e, &ab) {
+			return ab
+		}
+	}
+	return nil
+}
+
+// interruptOn interrupts the runtime when ctx ends; the returned release
+// stops that, waits for an interrupt already under way and clears it (so
+// the VU's next use starts clean), and reports whether it fired.
+//
+// The registration on ctx outlives the call: the executors pass the same
+// context to every iteration of a scenario, and a context.AfterFunc per
+// iteration (plus its channel and closures) was about half of the VU's
+// own allocations per iteration. A generation number keeps a late
+// callback of a previous context from touching a later call.
+func (v *VU) interruptOn(ctx context.Context) (release func() bool) {
+	if ctx.Done() == nil {
+		return noInterrupt
+	}
+	w := &v.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx != ctx {
+		if w.stop != nil {
+			w.stop()
+		}
+		w.gen++
+		gen := w.gen
+		w.ctx, w.done = ctx, false
+		w.stop = context.AfterFunc(ctx, func() { v.ctxEnded(gen) })
+	}
+	w.armed, w.fired = true, false
+	if w.done {
+		v.rt.Interrupt(ErrInterrupted)
+		w.fired = true
+	}
+	return v.release
+}
+
+func noInterrupt() bool { return false }
+
+// watch is the VU's registration on the context of its calls (see interruptOn).
+type watch struct {
+	mu    sync.Mutex
+	ctx   context.Context // the context watched
+	stop  func() bool     // unregisters from ctx
+	gen   uint64          // bumped when ctx changes
+	done  bool            // ctx has ended
+	armed bool            // a call is running
+	fired bool            // the running call was interrupted
+}
+
+// ctxEnded runs once when the watched context of generation gen ends.
+func (v *VU) ctxEnded(gen uint64) {
+	w := &v.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen != gen {
+		return
+	}
+	w.done = true
+	if w.armed {
+		v.rt.Interrupt(ErrInterrupted)
+		w.fired = true
+	}
+}
+
+// releaseWatch ends a call's watch; v.release is this, bound once in New.
+func (v *VU) releaseWatch() bool {
+	w := &v.watch
+	w.mu.Lock()
+	w.armed = false
+	// As before the watch was kept across calls: a context that ended by
+	// now counts as an interrupt even if its callback has not run yet.
+	fired := w.fired || w.ctx.Err() != nil
+	w.fired = false
+	w.mu.Unlock()
+	v.rt.ClearInterrupt()
+	return fired
+}

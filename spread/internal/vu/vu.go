@@ -1,0 +1,254 @@
+// Package vu is one virtual user: a goja runtime that has run the script's
+// init code once and then runs iterations of an exported function on
+// demand, with k6's tags, builtin samples and execution state.
+package vu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/js"
+)
+
+// Shared is what every VU of a run shares: the program, the run's
+// options, tags and environment, the sample sink and the counters behind
+// k6/execution.
+type Shared struct {
+	Program  *js.Program
+	Resolver *js.Resolver
+	Files    *js.Files
+	Logger   *js.Logger
+	Registry *ext.Registry
+	// Options are the consolidated options (raw JSON per key) modules read.
+	Options ext.Options
+	// OptionsJS is the same, decoded, for exec.test.options.
+	OptionsJS map[string]any
+	// Env is __ENV: the process environment plus -e values.
+	Env map[string]string
+	// Tags are the run's tags (options.tags and --tag) on every sample.
+	Tags ext.Tags
+	// Push receives every sample; it must not block for long.
+	Push func(samples ...ext.Sample)
+	// Abort stops the test from test.abort(); it must not block.
+	Abort func(reason string)
+	// SetupData is setup()'s result as JSON ("" before setup or when it
+	// returned nothing); read once per VU at its first iteration.
+	SetupData func() string
+
+	// ActiveVUs, when set, is the executors' count of VUs in scenarios
+	// (instance.vusActive); otherwise VUs inside an iteration are counted.
+	ActiveVUs func() int64
+
+	// Counters of the instance, read by k6/execution.
+	VUsActive             atomic.Int64
+	VUsInitialized        atomic.Int64
+	IterationsCompleted   atomic.Int64
+	IterationsInterrupted atomic.Int64
+	// TestStart is set by the engine when the executors start.
+	testStart atomic.Pointer[time.Time]
+}
+
+// SetTestStart records when the test (the executors) started.
+func (s *Shared) SetTestStart(t time.Time) { s.testStart.Store(&t) }
+
+// TestStart returns when the test started, or zero.
+func (s *Shared) TestStart() time.Time {
+	if t := s.testStart.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// VU is one virtual user. Its methods other than Push, Tags, Metrics,
+// Options and the ids are for its owner's goroutine only.
+type VU struct {
+	sh      *Shared
+	rt      *goja.Runtime
+	id      uint64
+	idTest  uint64
+	exports *goja.Object
+
+	baseCtx context.Context
+	// ctx is the running iteration's context (nil: baseCtx); modules may
+	// read it from their own goroutines.
+	ctx atomic.Pointer[ctxBox]
+
+	// state is nil in the init context; then the live state.
+	state atomic.Pointer[ext.State]
+
+	mu          sync.Mutex // guards tags and vuTags (Tags() may be read from module goroutines)
+	tags        ext.Tags
+	vuTags      map[string]string
+	group       string
+	scenario    executor.Iteration
+	lastEnv     uintptr
+	iterInst    int64
+	onEnd       []func()
+	setupVal    goja.Value
+	setupLoaded bool
+	fns         map[string]goja.Callable // exported functions by name
+
+	iterMetric, iterDurMetric *ext.Metric // iterations, iteration_duration
+	iter                      int64       // __ITER of the running iteration
+	iterSet                   goja.Value  // a value the script assigned to __ITER, until the next iteration
+	iterCtx                   *ctxBox     // the last iteration's context, boxed
+
+	watch   watch       // interrupts the runtime when a call's context ends
+	release func() bool // v.releaseWatch, bound once
+}
+
+// ErrInterrupted is what an iteration returns when its context ended
+// before it finished (gracefulStop expired, hard stop).
+var ErrInterrupted = errors.New("iteration interrupted")
+
+// New creates VU idInInstance (1-based; 0 is the setup/teardown VU) and
+// runs the script's init code in it.
+func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, error) {
+	rt := goja.New()
+	rt.SetFieldNameMapper(goja.TagFieldNameMapper("js", true))
+	v := &VU{sh: sh, rt: rt, id: idInInstance, idTest: idInTest, baseCtx: ctx, vuTags: map[string]string{},
+		fns: map[string]goja.Callable{}}
+	v.tags = sh.Tags
+	v.release = v.releaseWatch
+
+	module := rt.NewObject()
+	exports := rt.NewObject()
+	_ = module.Set("exports", exports)
+	g := rt.GlobalObject()
+	_ = g.Set("module", module)
+	_ = g.Set("exports", exports)
+	_ = g.Set("require", js.Require(rt, sh.Resolver, v))
+	_ = g.Set("open", js.Open(rt, sh.Files, func() bool { return v.state.Load() == nil }))
+	_ = g.Set("console", js.Console(rt, sh.Logger, v.logFields))
+	_ = g.Set("__VU", idInInstance)
+	v.defineIter(g)
+	v.setEnv(nil)
+	_ = g.Set("global", g)
+	_ = g.Set("globalThis", g)
+
+	release := v.interruptOn(ctx)
+	_, err := rt.RunProgram(sh.Program.Prog)
+	release()
+	if err != nil {
+		return nil, &ScriptError{Err: err, Phase: "init"}
+	}
+	o := module.Get("exports")
+	if o == nil || goja.IsUndefined(o) || goja.IsNull(o) {
+		return nil, &ScriptError{Err: errors.New("the script exports nothing"), Phase: "init"}
+	}
+	v.exports = o.ToObject(rt)
+	sh.VUsInitialized.Add(1)
+	return v, nil
+}
+
+// ScriptError is an exception thrown by the script; Error() gives the
+// message with the JS stack in the user's files.
+type ScriptError struct {
+	Err   error
+	Phase string // "init", "setup", "teardown", "handleSummary", an exec name
+}
+
+func (e *ScriptError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Phase, js.ErrorText(e.Err))
+}
+
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+// ID is __VU, the VU's 1-based id in this instance.
+func (v *VU) ID() uint64 { return v.id }
+
+// Exports returns the script's exports (options, default, setup, ...).
+func (v *VU) Exports() *goja.Object { return v.exports }
+
+// Export returns the export called name, or nil.
+func (v *VU) Export(name string) goja.Value {
+	e := v.exports.Get(name)
+	if e == nil || goja.IsUndefined(e) || goja.IsNull(e) {
+		return nil
+	}
+	return e
+}
+
+// HasFunction says whether the script exports a function called name.
+func (v *VU) HasFunction(name string) bool {
+	_, ok := goja.AssertFunction(v.Export(name))
+	return ok
+}
+
+// OptionsJSON returns the script's `export const options` as JSON (with
+// JSON.stringify, so scenario order is kept), or nil.
+func (v *VU) OptionsJSON() ([]byte, error) {
+	o := v.Export("options")
+	if o == nil {
+		return nil, nil
+	}
+	s, err := v.JSON(o)
+	if err != nil {
+		return nil, fmt.Errorf("options: %w", err)
+	}
+	if s == "" {
+		return nil, nil
+	}
+	return []byte(s), nil
+}
+
+// defineIter makes __ITER a global accessor reading v.iter. Setting a
+// global data property before every iteration (Runtime.Set) was ~2% of an
+// iteration's CPU with k6/http, and most scripts never read __ITER. The
+// setter keeps an assignment by the script until the next iteration, as
+// a plain global would be until the engine overwrote it.
+func (v *VU) defineIter(g *goja.Object) {
+	rt := v.rt
+	get := rt.ToValue(func(goja.FunctionCall) goja.Value {
+		if v.iterSet != nil {
+			return v.iterSet
+		}
+		return rt.ToValue(v.iter)
+	})
+	set := rt.ToValue(func(c goja.FunctionCall) goja.Value {
+		v.iterSet = c.Argument(0)
+		return goja.Undefined()
+	})
+	_ = g.DefineAccessorProperty("__ITER", get, set, goja.FLAG_TRUE, goja.FLAG_TRUE)
+}
+
+// logFields are the extra fields of this VU's console lines.
+func (v *VU) logFields() []js.Field {
+	fs := []js.Field{{Key: "vu", Value: v.id}}
+	if st := v.state.Load(); st != nil && st.Scenario != "" {
+		fs = append(fs, js.Field{Key: "scenario", Value: st.Scenario}, js.Field{Key: "iter", Value: st.Iteration})
+	}
+	return fs
+}
+
+// setEnv sets __ENV to the run's env overlaid with extra (scenario env).
+func (v *VU) setEnv(extra map[string]string) {
+	env := v.rt.NewObject()
+	for k, val := range v.sh.Env {
+		_ = env.Set(k, val)
+	}
+	for k, val := range extra {
+		_ = env.Set(k, val)
+	}
+	_ = v.rt.Set("__ENV", env)
+}
+
+// mapID identifies a map by its storage, to notice a different scenario env.
+func mapID(m map[string]string) uintptr {
+	if m == nil {
+		return 0
+	}
+	return uintptr(reflect.ValueOf(m).UnsafePointer())
+}
+
+// ctxBox lets a context live in an atomic.Pointer.
+type ctxBox struct{ ctx context.Context }
