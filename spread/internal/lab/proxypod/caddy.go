@@ -59,7 +59,7 @@ func (c *caddy) config(cfg Config) ([]string, error) {
 				"automatic_https":         map[string]any{"disable": true},
 				"tls_connection_policies": []map[string]any{{}},
 				"routes": []map[string]any{{"handle": []map[string]any{{
-					"handler":        "reverse_proxy",
+					"handler": "reverse_proxy",
 					// Looked up again every second: the lab's endpoints
 					// reach the proxy within a second, as a short-TTL
 					// headless Service would.
