@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	}
 	spreadBin = filepath.Join(dir, "spread")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	build := exec.CommandContext(ctx, "go", "build", "-o", spreadBin, "../cmd/spread")
+	build := exec.CommandContext(ctx, "go", "build", "-o", spreadBin, "../../cmd/spread")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	err = build.Run()
 	cancel()
@@ -51,7 +51,7 @@ func spread(t *testing.T, timeout time.Duration, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spreadBin, args...)
-	cmd.Dir = "../testdata/scripts"
+	cmd.Dir = "../../testdata/scripts"
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -264,7 +264,7 @@ func TestE2ESIGINTStopsGracefully(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spreadBin, "run", "--progress", "none", "-o", "json="+out, "long.js")
-	cmd.Dir = "../testdata/scripts"
+	cmd.Dir = "../../testdata/scripts"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -368,7 +368,7 @@ func TestE2ESecondSIGINTStopsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spreadBin, "run", "--progress", "none", "-o", "json="+out, "stuck.js")
-	cmd.Dir = "../testdata/scripts"
+	cmd.Dir = "../../testdata/scripts"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
