@@ -41,12 +41,18 @@ runs SCRIPT with 'spread run' against it, and plays a timeline of scale, kill
 and rolling-restart events while the script runs.
 
 --proxy iptables (root) programs kube-proxy's nat chains (KUBE-SERVICES,
-KUBE-SVC-*, KUBE-SEP-*) in a network namespace of its own, pods on their own
-addresses (10.244.0.N) and host names, the Service on 10.96.0.10:80 (tcp) and
-:443 (tcp+udp); --nodeport puts the script in a second namespace reaching
-NodePorts 30080/30443 over a veth pair. --proxy userspace (any user) puts a Go
-L4 proxy with the same per-flow semantics on 127.0.0.1. --proxy auto picks
-iptables when it can and says why.
+KUBE-SVC-*, KUBE-SEP-*) in a network namespace of its own (the node), the
+Service on 10.96.0.10:80 (tcp) and :443 (tcp+udp); each pod runs in a
+namespace of its own on a veth pair into the node's bridge (as a CNI bridge
+wires a node), with its own address (10.244.0.N) and host name; a pod that
+is gone takes its address with it (packets to it time out). --proxy nftables
+(root) loads kube-proxy's nftables ruleset (table kube-proxy, service-ips
+map, numgen random vmaps) with the real nft instead, replacing the whole
+table in one transaction on every endpoint change. --nodeport puts the
+script in a client namespace reaching NodePorts 30080/30443 over a veth
+pair. --proxy userspace (any user) puts a Go L4 proxy with the same
+per-flow semantics on 127.0.0.1. --proxy auto picks iptables when it can
+and says why.
 
 The script gets TARGET_HTTP, TARGET_HTTPS, TARGET_H3 and CA_CERT in its env
 (and as -e flags). Flags after '--' go to 'spread run'. Events, pod logs,
@@ -128,7 +134,7 @@ Examples:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Proxy, "proxy", "auto", "Service emulation: auto, iptables (root: kube-proxy rules in a netns) or userspace (Go L4 proxy)")
+	f.StringVar(&cfg.Proxy, "proxy", "auto", "Service emulation: auto, iptables (root: kube-proxy's iptables rules), nftables (root: kube-proxy's nftables rules, real nft) or userspace (Go L4 proxy)")
 	f.IntVar(&cfg.Replicas, "replicas", 1, "pods at start")
 	f.StringArrayVar(&scales, "scale", nil, "scale to M replicas at time T: M@T (e.g. 2@2m; repeatable; M below the current count scales down)")
 	f.StringArrayVar(&kills, "kill", nil, "SIGKILL a pod at time T: POD@T (e.g. echo-server-1@1m; repeatable)")
@@ -141,7 +147,7 @@ Examples:
 	f.StringVar(&cfg.OutDir, "out-dir", "lab-out", "directory for run.json, summary-export.json, events.json, pods/*.log, certs/")
 	f.StringVar(&cfg.EchoServer, "echo-server", "", "echo-server binary (default: next to spread, then PATH)")
 	f.StringVar(&cfg.Spread, "spread", "", "spread binary running the script (default: this one)")
-	f.BoolVar(&cfg.NodePort, "nodeport", false, "run the script in a client namespace reaching NodePorts 30080/30443 over a veth (iptables only)")
+	f.BoolVar(&cfg.NodePort, "nodeport", false, "run the script in a client namespace reaching NodePorts 30080/30443 over a veth (iptables and nftables)")
 	f.StringVar(&cfg.ReadinessPath, "readiness-path", "/readyz", "readiness probe path on the pod's HTTP port")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 30*time.Second, "termination grace period of a stopping pod before SIGKILL")
 	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")

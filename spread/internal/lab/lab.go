@@ -149,8 +149,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}()
 
-	if mode == ModeIPTables {
-		l.svc, err = newIPTablesService(ctx, cfg)
+	if mode == ModeIPTables || mode == ModeNFTables {
+		l.svc, err = newNodeService(ctx, cfg, mode)
 	} else {
 		l.svc, err = newUserspaceService(cfg)
 	}

@@ -296,6 +296,37 @@ func TestIPTablesScaleAndKillDeletesConntrack(t *testing.T) {
 	checkScaleKill(t, res, hits)
 }
 
+func requireNFTables(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("nftables lab needs root (CI runs as root)")
+	}
+	if reason := toolsMissing("nft"); reason != "" {
+		t.Skipf("nftables lab unavailable: %s (apt-get install iproute2 nftables conntrack util-linux)", reason)
+	}
+}
+
+// The same per-flow semantics, scale-up, kill and UDP conntrack cleanup
+// with kube-proxy's nftables rules loaded by the real nft.
+func TestNFTablesSpreadsPinsScalesAndKills(t *testing.T) {
+	requireNFTables(t)
+	t.Run("spread", func(t *testing.T) {
+		res, hits := runPlan(t, ModeNFTables, 3, nil, spreadPlan)
+		checkSpread(t, hits, []string{"echo-server-1", "echo-server-2", "echo-server-3"})
+		if res.Proxy != ModeNFTables || res.Targets["TARGET_HTTP"] != "http://10.96.0.10:80" {
+			t.Errorf("proxy %s targets %v", res.Proxy, res.Targets)
+		}
+	})
+	t.Run("scale-kill", func(t *testing.T) {
+		res, hits := runPlan(t, ModeNFTables, 1, scaleKillEvents(), scaleKillPlan)
+		checkScaleKill(t, res, hits)
+	})
+	t.Run("nodeport", func(t *testing.T) {
+		res, hits := runPlan(t, ModeNFTables, 1, scaleKillEvents(), scaleKillPlan, func(c *Config) { c.NodePort = true })
+		checkScaleKill(t, res, hits)
+	})
+}
+
 func TestRollingRestartKeepsServing(t *testing.T) {
 	proxy := ModeUserspace
 	if iptablesMissing() == "" {
@@ -472,6 +503,11 @@ func TestChooseProxy(t *testing.T) {
 	}
 	if _, _, err := ChooseProxy("ipvs", false); err == nil {
 		t.Error("unknown proxy accepted")
+	}
+	if os.Geteuid() == 0 && toolsMissing("nft") == "" {
+		if mode, _, err := ChooseProxy("nftables", true); err != nil || mode != ModeNFTables {
+			t.Errorf("nftables: %s %v", mode, err)
+		}
 	}
 	if _, _, err := ChooseProxy("userspace", true); err == nil {
 		t.Error("nodeport with userspace accepted")

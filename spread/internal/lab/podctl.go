@@ -84,6 +84,10 @@ func (l *lab) watchPod(ps *podState) {
 	for {
 		select {
 		case <-ps.pod.Done():
+			// The pod is gone: so is its address (its network namespace).
+			if err := l.svc.podGone(ps.info.Name); err != nil {
+				l.record("error", ps.info.Name, "remove pod network: "+err.Error())
+			}
 			l.mu.Lock()
 			wasReady, stopping := ps.ready, ps.stopping
 			ps.ready = false

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"spread.dev/spread/internal/lab/conntrack"
@@ -22,12 +23,14 @@ import (
 // Proxy modes.
 const (
 	ModeIPTables  = "iptables"
+	ModeNFTables  = "nftables"
 	ModeUserspace = "userspace"
 )
 
 // Addresses of the emulated cluster (iptables mode).
 const (
 	ClusterIP   = "10.96.0.10"
+	ServiceCIDR = "10.96.0.0/12" // kube-apiserver's default --service-cluster-ip-range
 	PodCIDR     = "10.244.0.0/16"
 	podIPPrefix = "10.244.0."
 	NodeIP      = "10.200.0.1" // lab side of the veth (NodePort mode)
@@ -58,6 +61,7 @@ func LabService() kubeproxy.Service {
 type service interface {
 	nextSpec(name string) (pods.Spec, error)
 	wrapPod(name string, argv []string) []string
+	podGone(name string) error
 	httpClient() *http.Client
 	setEndpoints(ctx context.Context, ready []pods.Spec, removed []pods.Spec) error
 	targets() map[string]string
@@ -84,22 +88,31 @@ func ChooseProxy(want string, nodePort bool) (mode, reason string, err error) {
 			return "", "", fmt.Errorf("lab: --proxy iptables: %s", missing)
 		}
 		return ModeIPTables, "requested", nil
+	case ModeNFTables:
+		if missing := toolsMissing("nft"); missing != "" {
+			return "", "", fmt.Errorf("lab: --proxy nftables: %s", missing)
+		}
+		return ModeNFTables, "requested", nil
 	case ModeUserspace:
 		if nodePort {
-			return "", "", errors.New("lab: --nodeport needs --proxy iptables")
+			return "", "", errors.New("lab: --nodeport needs --proxy iptables or nftables")
 		}
 		return ModeUserspace, "requested", nil
 	}
-	return "", "", fmt.Errorf("lab: unknown proxy %q (want auto, iptables or userspace)", want)
+	return "", "", fmt.Errorf("lab: unknown proxy %q (want auto, iptables, nftables or userspace)", want)
 }
 
 // iptablesMissing says what prevents the iptables mode ("" = nothing).
-func iptablesMissing() string {
+func iptablesMissing() string { return toolsMissing("iptables-restore") }
+
+// toolsMissing says what prevents a kernel mode using the rule tool ("" =
+// nothing): root, and ip, conntrack, unshare and the tool in PATH.
+func toolsMissing(ruleTool string) string {
 	if os.Geteuid() != 0 {
 		return fmt.Sprintf("not root (uid %d)", os.Geteuid())
 	}
 	var miss []string
-	for _, tool := range []string{"ip", "iptables-restore", "conntrack", "unshare"} {
+	for _, tool := range []string{"ip", ruleTool, "conntrack", "unshare", "sysctl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			miss = append(miss, tool)
 		}
@@ -110,17 +123,32 @@ func iptablesMissing() string {
 	return ""
 }
 
-// iptablesService: a namespace holding pods and kube-proxy's rules.
-type iptablesService struct {
+// nodeService is the lab's node: a network namespace holding the Service's
+// kernel rules (kube-proxy's iptables or nftables ones) and a bridge, and one
+// more namespace per pod joined to the bridge by a veth pair, as a CNI
+// bridge plugin wires a node. A pod's namespace is deleted as soon as its
+// process is gone, so its address vanishes: packets to it are lost (ARP
+// finds nobody), as for a deleted pod, instead of being reset.
+type nodeService struct {
+	mode       string
 	ns, client *netns.NS // client is nil unless NodePort
 	svc        kubeproxy.Service
 	chains     []string
 	nextIP     int
 	hc         *http.Client
+
+	podMu sync.Mutex
+	podNS map[string]*netns.NS // by pod name
 }
 
-func newIPTablesService(ctx context.Context, cfg Config) (_ *iptablesService, err error) {
-	s := &iptablesService{svc: LabService(), nextIP: 2}
+// Node-side names of the pod network.
+const (
+	bridgeName = "cbr0"
+	bridgeIP   = podIPPrefix + "1" // pods' default gateway
+)
+
+func newNodeService(ctx context.Context, cfg Config, mode string) (_ *nodeService, err error) {
+	s := &nodeService{mode: mode, svc: LabService(), nextIP: 2, podNS: map[string]*netns.NS{}}
 	s.ns, err = netns.Create(ctx, netns.NewName(""))
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -132,16 +160,28 @@ func newIPTablesService(ctx context.Context, cfg Config) (_ *iptablesService, er
 	}()
 	// The ClusterIP lives on lo so locally generated packets to it are
 	// routable; OUTPUT's DNAT then reroutes them to the pod address.
-	if _, err := s.ns.Output(ctx, "ip", "addr", "add", ClusterIP+"/32", "dev", "lo"); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
+	if err := s.ns.IP(ctx,
+		"addr add "+ClusterIP+"/32 dev lo",
+		"link add "+bridgeName+" type bridge",
+		"addr add "+bridgeIP+"/24 dev "+bridgeName,
+		"link set "+bridgeName+" up",
+	); err != nil {
+		return nil, fmt.Errorf("lab: node network: %w", err)
+	}
+	// NodePort traffic from the client namespace is forwarded to the pods.
+	if _, err := s.ns.Output(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		return nil, fmt.Errorf("lab: node network: %w", err)
 	}
 	if cfg.NodePort {
 		if err := s.addClient(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.ns.Input(ctx, kubeproxy.Bootstrap(), "iptables-restore", "--noflush"); err != nil {
-		return nil, fmt.Errorf("lab: bootstrap rules: %w", err)
+	switch mode {
+	case ModeIPTables:
+		if err := s.ns.Input(ctx, kubeproxy.Bootstrap(), "iptables-restore", "--noflush"); err != nil {
+			return nil, fmt.Errorf("lab: bootstrap rules: %w", err)
+		}
 	}
 	if err := s.setEndpoints(ctx, nil, nil); err != nil {
 		return nil, err
@@ -157,66 +197,116 @@ func newIPTablesService(ctx context.Context, cfg Config) (_ *iptablesService, er
 
 // addClient makes the client namespace and joins it to the lab's with a veth
 // pair; the lab side address plays the node IP.
-func (s *iptablesService) addClient(ctx context.Context) error {
+func (s *nodeService) addClient(ctx context.Context) error {
 	var err error
 	s.client, err = netns.Create(ctx, netns.NewName("client"))
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	steps := [][]string{
-		{"ip", "link", "add", "node0", "type", "veth", "peer", "name", "eth0", "netns", s.client.Name},
-		{"ip", "addr", "add", NodeIP + "/24", "dev", "node0"},
-		{"ip", "link", "set", "node0", "up"},
+	if err := s.ns.IP(ctx,
+		"link add node0 type veth peer name eth0 netns "+s.client.Name,
+		"addr add "+NodeIP+"/24 dev node0",
+		"link set node0 up",
+	); err != nil {
+		return fmt.Errorf("lab: client link: %w", err)
 	}
-	for _, st := range steps {
-		if _, err := s.ns.Output(ctx, st...); err != nil {
-			return fmt.Errorf("lab: client link: %w", err)
-		}
-	}
-	for _, st := range [][]string{
-		{"ip", "addr", "add", ClientIP + "/24", "dev", "eth0"},
-		{"ip", "link", "set", "eth0", "up"},
-	} {
-		if _, err := s.client.Output(ctx, st...); err != nil {
-			return fmt.Errorf("lab: client link: %w", err)
-		}
+	if err := s.client.IP(ctx,
+		"addr add "+ClientIP+"/24 dev eth0",
+		"link set eth0 up",
+		"route add default via "+NodeIP,
+	); err != nil {
+		return fmt.Errorf("lab: client link: %w", err)
 	}
 	return nil
 }
 
-func (s *iptablesService) nextSpec(name string) (pods.Spec, error) {
+// nextSpec gives the pod an address and a namespace of its own, wired to
+// the node's bridge.
+func (s *nodeService) nextSpec(name string) (pods.Spec, error) {
 	if s.nextIP > 254 {
 		return pods.Spec{}, errors.New("lab: out of pod addresses (253 pods per run)")
 	}
-	ip := podIPPrefix + strconv.Itoa(s.nextIP)
+	n := s.nextIP
+	ip := podIPPrefix + strconv.Itoa(n)
 	s.nextIP++
 	// Pod addresses are never reused within a run, so conntrack entries of a
 	// removed pod can never be mistaken for a new pod's.
-	if _, err := s.ns.Output(context.Background(), "ip", "addr", "add", ip+"/32", "dev", "lo"); err != nil {
-		return pods.Spec{}, fmt.Errorf("lab: pod address: %w", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pns, err := netns.Create(ctx, netns.NewName("pod"+strconv.Itoa(n)))
+	if err != nil {
+		return pods.Spec{}, fmt.Errorf("lab: pod %s: %w", name, err)
 	}
+	veth := "veth" + strconv.Itoa(n)
+	err = s.ns.IP(ctx,
+		"link add "+veth+" type veth peer name eth0 netns "+pns.Name,
+		"link set "+veth+" master "+bridgeName,
+		"link set "+veth+" up",
+	)
+	if err == nil {
+		err = pns.IP(ctx,
+			"addr add "+ip+"/24 dev eth0",
+			"link set eth0 up",
+			"route add default via "+bridgeIP,
+		)
+	}
+	if err != nil {
+		_ = pns.Delete()
+		return pods.Spec{}, fmt.Errorf("lab: pod %s link: %w", name, err)
+	}
+	s.podMu.Lock()
+	s.podNS[name] = pns
+	s.podMu.Unlock()
 	return pods.Spec{Name: name, IP: ip, HTTPPort: podHTTPPort, HTTPSPort: podHTTPSPort, H3Port: podHTTPSPort, MetricsPort: podMetricsPort}, nil
 }
 
-func (s *iptablesService) wrapPod(name string, argv []string) []string {
-	return s.ns.Wrap(pods.WithHostname(name, argv))
+func (s *nodeService) wrapPod(name string, argv []string) []string {
+	s.podMu.Lock()
+	pns := s.podNS[name]
+	s.podMu.Unlock()
+	return pns.Wrap(pods.WithHostname(name, argv))
 }
 
-func (s *iptablesService) httpClient() *http.Client { return s.hc }
+// podGone deletes the pod's namespace (and with it its veth and address)
+// once its process has exited.
+func (s *nodeService) podGone(name string) error {
+	s.podMu.Lock()
+	pns := s.podNS[name]
+	delete(s.podNS, name)
+	s.podMu.Unlock()
+	if pns == nil {
+		return nil
+	}
+	return pns.Delete()
+}
 
-func (s *iptablesService) setEndpoints(ctx context.Context, ready []pods.Spec, removed []pods.Spec) error {
+func (s *nodeService) httpClient() *http.Client { return s.hc }
+
+func (s *nodeService) setEndpoints(ctx context.Context, ready []pods.Spec, removed []pods.Spec) error {
 	ips := make([]string, len(ready))
 	for i, p := range ready {
 		ips[i] = p.IP
 	}
-	text, chains, err := kubeproxy.Rules(s.svc, ips, s.chains)
-	if err != nil {
-		return fmt.Errorf("lab: rules: %w", err)
+	switch s.mode {
+	case ModeNFTables:
+		text, err := kubeproxy.NFTRules(s.svc, ips, kubeproxy.NFTOptions{ServiceCIDR: ServiceCIDR, NodePortIPs: s.nodePortIPs()})
+		if err != nil {
+			return fmt.Errorf("lab: rules: %w", err)
+		}
+		// One nft transaction: the table is replaced whole or not at all.
+		if err := s.ns.Input(ctx, text, "nft", "-f", "-"); err != nil {
+			return fmt.Errorf("lab: apply nft rules: %w", err)
+		}
+	default:
+		text, chains, err := kubeproxy.Rules(s.svc, ips, s.chains)
+		if err != nil {
+			return fmt.Errorf("lab: rules: %w", err)
+		}
+		if err := s.ns.Input(ctx, text, "iptables-restore", "--noflush"); err != nil {
+			return fmt.Errorf("lab: apply rules: %w", err)
+		}
+		s.chains = chains
 	}
-	if err := s.ns.Input(ctx, text, "iptables-restore", "--noflush"); err != nil {
-		return fmt.Errorf("lab: apply rules: %w", err)
-	}
-	s.chains = chains
 	// kube-proxy's cleanup: UDP flows to a gone endpoint would otherwise
 	// stay pinned to it until they idle out.
 	var errs []error
@@ -238,7 +328,15 @@ func (s *iptablesService) setEndpoints(ctx context.Context, ready []pods.Spec, r
 	return errors.Join(errs...)
 }
 
-func (s *iptablesService) targets() map[string]string {
+// nodePortIPs are the node addresses that accept NodePort traffic.
+func (s *nodeService) nodePortIPs() []string {
+	if s.client != nil {
+		return []string{NodeIP}
+	}
+	return nil
+}
+
+func (s *nodeService) targets() map[string]string {
 	host, httpPort, tlsPort := ClusterIP, 80, 443
 	if s.client != nil {
 		host, httpPort, tlsPort = NodeIP, NodePortTCP, NodePortTLS
@@ -250,14 +348,14 @@ func (s *iptablesService) targets() map[string]string {
 	}
 }
 
-func (s *iptablesService) wrapScript(argv []string) []string {
+func (s *nodeService) wrapScript(argv []string) []string {
 	if s.client != nil {
 		return s.client.Wrap(argv)
 	}
 	return s.ns.Wrap(argv)
 }
 
-func (s *iptablesService) certHosts() []string {
+func (s *nodeService) certHosts() []string {
 	hosts := []string{ClusterIP, NodeIP, "127.0.0.1", "localhost"}
 	for i := 2; i < 34; i++ {
 		hosts = append(hosts, podIPPrefix+strconv.Itoa(i))
@@ -265,8 +363,15 @@ func (s *iptablesService) certHosts() []string {
 	return hosts
 }
 
-func (s *iptablesService) close() error {
+func (s *nodeService) close() error {
 	var errs []error
+	s.podMu.Lock()
+	left := s.podNS
+	s.podNS = map[string]*netns.NS{}
+	s.podMu.Unlock()
+	for _, pns := range left {
+		errs = append(errs, pns.Delete())
+	}
 	if s.client != nil {
 		errs = append(errs, s.client.Delete())
 	}
@@ -328,6 +433,8 @@ func (s *userspaceService) nextSpec(name string) (pods.Spec, error) {
 }
 
 func (s *userspaceService) wrapPod(_ string, argv []string) []string { return argv }
+
+func (s *userspaceService) podGone(string) error { return nil }
 
 func (s *userspaceService) httpClient() *http.Client { return s.hc }
 
