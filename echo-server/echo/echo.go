@@ -32,6 +32,7 @@ type Config struct {
 	Metrics *metrics.Metrics
 	Log     *accesslog.Logger // nil: no access log
 	AltSvc  string            // Alt-Svc value for TLS responses ("" = none)
+	WS      WebSocketServer   // serves GET /ws (nil: /ws is an echo route like any other)
 	Now     func() time.Time  // nil: time.Now
 }
 
@@ -87,6 +88,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := connstate.From(r.Context())
 	if st == nil {
 		st = connstate.New(start)
+	}
+	if r.URL.Path == WSPath && h.cfg.WS != nil {
+		h.serveWS(w, r, st, proto, start)
+		return
 	}
 	n, first, reason := st.Begin(proto, start, h.cfg.Policy)
 	defer st.End()

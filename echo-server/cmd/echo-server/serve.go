@@ -43,6 +43,7 @@ type serveFlags struct {
 	quicKeys        string
 	accessLog       bool
 	limits          server.Limits
+	ws              wsFlags
 }
 
 const serveUsage = `Usage: echo-server [flags]
@@ -51,7 +52,8 @@ const serveUsage = `Usage: echo-server [flags]
 
 Serves GET / (JSON {"hostname": POD, "proto", "remote_addr", "conn_requests",
 "conn_age_ms"} after --delay, header X-Served-By: POD), /healthz and /readyz
-on every listener: HTTP/1.1 on --insecure-bind, HTTP/2 and HTTP/1.1 over TLS
+on every listener, and GET /ws (a WebSocket naming the pod in its first
+message, then echoing every message) on the TCP ones: HTTP/1.1 on --insecure-bind, HTTP/2 and HTTP/1.1 over TLS
 on --bind, HTTP/3 on --quic-bind (UDP); Prometheus metrics on --metrics-bind.
 An empty address disables that listener.
 
@@ -95,6 +97,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.limits.ReadHeaderTimeout, "read-header-timeout", f.limits.ReadHeaderTimeout, "close TCP connections that take longer to send request headers")
 	fs.DurationVar(&f.limits.IdleTimeout, "idle-timeout", f.limits.IdleTimeout, "close keep-alive connections idle this long")
 	fs.IntVar(&f.limits.MaxHeaderBytes, "max-header-bytes", f.limits.MaxHeaderBytes, "largest accepted request header block")
+	f.ws.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -109,6 +112,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	switch {
 	case f.delay < 0, f.cpuWork < 0, f.drain < 0, f.shutdownTimeout < 0, f.policy.MaxAge < 0:
 		return nil, errors.New("durations must not be negative")
+	case f.ws.idleTimeout < 0:
+		return nil, errors.New("--ws-idle-timeout must not be negative")
+	case f.ws.maxMessageBytes <= 0:
+		return nil, errors.New("--ws-max-message-bytes must be positive")
 	case f.maxInflight < 0, f.policy.MaxRequests < 0:
 		return nil, errors.New("--max-inflight and --max-conn-requests must not be negative")
 	case (f.certFile == "") != (f.keyFile == ""):
@@ -158,6 +165,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	m := metrics.New()
+	wsh, err := f.ws.handler(f.podName, f.policy.MaxAge, m)
+	if err != nil {
+		_ = ls.Close()
+		return fail(stderr, err)
+	}
 	var alog *accesslog.Logger
 	if f.accessLog {
 		alog = accesslog.New(stdout)
@@ -171,6 +183,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		Metrics: m,
 		Log:     alog,
 		AltSvc:  ls.AltSvc(),
+		WS:      wsh,
 	})
 	srv, err := server.Serve(ls, server.Config{Handler: h, Metrics: m, TLS: tlsConf, QUICKeys: keys, Limits: f.limits})
 	if err != nil {
@@ -220,8 +233,15 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	say("shutting down: GOAWAY / Connection: close, waiting up to %s for in-flight requests", f.shutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
+	// WebSocket sessions are hijacked connections, which net/http's
+	// Shutdown neither closes nor waits for: close them (1001) alongside.
+	wsDone := make(chan error, 1)
+	go func() { wsDone <- wsh.Shutdown(ctx) }()
 	if err := srv.Shutdown(ctx); err != nil {
 		say("shutdown: %v (remaining connections were closed)", err)
+	}
+	if err := <-wsDone; err != nil {
+		say("shutdown: %v (remaining WebSocket sessions were cut)", err)
 	}
 	say("stopped")
 	return 0
