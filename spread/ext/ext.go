@@ -120,6 +120,29 @@ type VU interface {
 	// OnIterationEnd registers fn to run on the VU's goroutine after each
 	// iteration (used e.g. by noVUConnectionReuse).
 	OnIterationEnd(fn func())
+	// RegisterCallback, called on the VU's goroutine, reserves a place on
+	// the VU's event loop: the iteration (or init, setup, teardown) does
+	// not end while a reservation is pending. The returned function must
+	// be called exactly once, from any goroutine, with the code to run
+	// back on the VU's goroutine; its error, if any, is an uncaught
+	// exception that interrupts the iteration. Calls after the iteration
+	// ended (interrupted) are dropped. This is how a module returns a
+	// promise: make it with Runtime().NewPromise() on the VU goroutine, do
+	// the work elsewhere, and resolve or reject it inside the callback:
+	//
+	//	p, resolve, reject := rt.NewPromise()
+	//	done := vu.RegisterCallback()
+	//	go func() {
+	//		v, err := work()
+	//		done(func() error {
+	//			if err != nil {
+	//				return reject(rt.NewGoError(err))
+	//			}
+	//			return resolve(v)
+	//		})
+	//	}()
+	//	return p
+	RegisterCallback() func(func() error)
 }
 
 // State is what a VU knows about itself outside the init context.

@@ -10,6 +10,7 @@ import (
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/eventloop"
 )
 
 // VU is a fake ext.VU.
@@ -20,6 +21,8 @@ type VU struct {
 	Reg     *ext.Registry
 	Opts    ext.Options
 	BaseTag ext.Tags
+
+	loop    *eventloop.Loop
 
 	mu      sync.Mutex
 	state   *ext.State
@@ -33,6 +36,7 @@ func New(opts ext.Options) *VU {
 	v := &VU{RT: goja.New(), Ctx: ctx, Cancel: cancel, Reg: ext.NewRegistry(), Opts: opts,
 		BaseTag: ext.Tags{"scenario": "default"}}
 	v.RT.SetFieldNameMapper(goja.TagFieldNameMapper("js", true))
+	v.loop = eventloop.New(v.RT)
 	_ = v.RT.Set("require", func(path string) goja.Value {
 		m, ok := ext.Lookup(path)
 		if !ok {
@@ -46,6 +50,30 @@ func New(opts ext.Options) *VU {
 type unknownModule struct{ path string }
 
 func (e *unknownModule) Error() string { return "unknown module " + e.path }
+
+// RunString runs src like an iteration of the real engine: the code, then
+// the VU's event loop until nothing it started is pending (callbacks
+// registered with RegisterCallback, promises). When src evaluates to a
+// promise, its value is returned once fulfilled. An unhandled rejection
+// is an error ("Uncaught (in promise) ..."), as in the engine. The wait
+// ends with an error when v.Ctx ends.
+func (v *VU) RunString(src string) (goja.Value, error) {
+	return v.Run(func() (goja.Value, error) { return v.RT.RunString(src) })
+}
+
+// Run is RunString for a call of the test's own: fn runs on this
+// goroutine, then the event loop as RunString does.
+func (v *VU) Run(fn func() (goja.Value, error)) (goja.Value, error) {
+	res, err := fn()
+	if err != nil {
+		v.loop.Reset()
+		return nil, err
+	}
+	return v.loop.Wait(v.Ctx, res)
+}
+
+// RegisterCallback reserves a place on the fake VU's event loop (ext.VU).
+func (v *VU) RegisterCallback() func(func() error) { return v.loop.RegisterCallback() }
 
 // StartIteration leaves the init context and sets __ITER to iter.
 func (v *VU) StartIteration(iter int64) {

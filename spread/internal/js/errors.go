@@ -7,30 +7,21 @@ import (
 	"strings"
 
 	"github.com/dop251/goja"
+
+	"spread.dev/spread/internal/eventloop"
 )
 
 // ErrorText renders a script error for the user: the message and the JS
 // stack with positions in the user's files (mapped by the source map),
 // without goja's or Go's internals.
 func ErrorText(err error) string {
+	var un *eventloop.Uncaught
+	if errors.As(err, &un) {
+		return "Uncaught (in promise) " + CleanStack(eventloop.Describe(un.Value))
+	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
-		s := ex.String()
-		// goja appends the bytecode offset "(123)" to each position; k6
-		// users see it too, but it only adds noise.
-		// Frames of Go functions ("(native)") name spread's internals, not
-		// the user's code; GoError is goja's name for an error from Go.
-		var lines []string
-		for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-			if strings.HasSuffix(line, "(native)") {
-				continue
-			}
-			lines = append(lines, defaultName(trimPC(line)))
-		}
-		if len(lines) > 0 {
-			lines[0] = strings.TrimPrefix(lines[0], "GoError: ")
-		}
-		return strings.Join(lines, "\n")
+		return CleanStack(ex.String())
 	}
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
@@ -40,6 +31,26 @@ func ErrorText(err error) string {
 		return ie.String()
 	}
 	return err.Error()
+}
+
+// CleanStack tidies a goja stack text ("Error: msg\n\tat f (file:1:2(3))...")
+// for users.
+func CleanStack(s string) string {
+	// goja appends the bytecode offset "(123)" to each position; k6
+	// users see it too, but it only adds noise.
+	// Frames of Go functions ("(native)") name spread's internals, not
+	// the user's code; GoError is goja's name for an error from Go.
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.HasSuffix(line, "(native)") {
+			continue
+		}
+		lines = append(lines, defaultName(trimPC(line)))
+	}
+	if len(lines) > 0 {
+		lines[0] = strings.TrimPrefix(lines[0], "GoError: ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // trimPC drops goja's trailing "(N)" program counter from a stack line.

@@ -55,6 +55,9 @@ func (v *VU) Metrics() *ext.Registry { return v.sh.Registry }
 // Options are the run's consolidated options.
 func (v *VU) Options() ext.Options { return v.sh.Options }
 
+// RegisterCallback reserves a place on the VU's event loop (see ext.VU).
+func (v *VU) RegisterCallback() func(func() error) { return v.loop.RegisterCallback() }
+
 // OnIterationEnd registers fn to run after each iteration.
 func (v *VU) OnIterationEnd(fn func()) { v.onEnd = append(v.onEnd, fn) }
 
@@ -133,7 +136,8 @@ func (e execView) Abort(reason string) {
 // Call runs the exported function name with args (setup, teardown,
 // handleSummary) in the VU as a full iteration context with scenario tag
 // empty and the group set to "::"+name's k6 group ("::setup",
-// "::teardown"). It returns the result as JSON when asJSON is set.
+// "::teardown"). An async function's promise is awaited (with the event
+// loop) and its value returned.
 func (v *VU) Call(ctx context.Context, name string, group string, args ...any) (goja.Value, error) {
 	fn, ok := goja.AssertFunction(v.Export(name))
 	if !ok {
@@ -163,6 +167,7 @@ func (v *VU) Call(ctx context.Context, name string, group string, args ...any) (
 	}
 	release := v.interruptOn(ctx)
 	res, err := fn(goja.Undefined(), vals...)
+	res, err = v.settleValue(ctx, res, err)
 	interrupted := release()
 	if err != nil {
 		if ab := abortOf(err); ab != nil {

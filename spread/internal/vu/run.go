@@ -13,9 +13,12 @@ import (
 	"spread.dev/spread/ext"
 )
 
-// RunIteration runs one iteration of it.Exec (the executors' contract).
-// An exception is logged and returned; the iteration still counts, as in
-// k6. An iteration cut short by ctx returns ErrInterrupted and emits no
+// RunIteration runs one iteration of it.Exec (the executors' contract):
+// the function, then the VU's event loop until the promise it returned
+// has settled and nothing it started is pending. An exception or an
+// unhandled rejection is logged with its JS stack and returned; the
+// iteration's samples are still emitted and it counts as interrupted, as
+// in k6. An iteration cut short by ctx returns ErrInterrupted and emits no
 // iteration samples.
 func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	name := it.Exec
@@ -50,7 +53,10 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	v.sh.VUsActive.Add(1)
 	start := time.Now()
 	release := v.interruptOn(ctx)
-	_, err := fn(goja.Undefined(), arg)
+	res, err := fn(goja.Undefined(), arg)
+	if err != nil || !v.loop.Idle() {
+		err = v.settle(ctx, res, err)
+	}
 	interrupted := release()
 	v.runOnEnd()
 	end := time.Now()
@@ -66,7 +72,13 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 		}
 		return ErrInterrupted
 	}
-	v.sh.IterationsCompleted.Add(1)
+	// An iteration that threw (or left a rejection unhandled) still
+	// emits its iteration samples, but k6 counts it as interrupted.
+	if err != nil {
+		v.sh.IterationsInterrupted.Add(1)
+	} else {
+		v.sh.IterationsCompleted.Add(1)
+	}
 	tags := v.Tags()
 	if v.iterMetric == nil {
 		// looked up once: Registry.Get takes a lock and hashes the name.

@@ -14,8 +14,9 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/eventloop"
+	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/internal/js"
 )
 
@@ -102,13 +103,15 @@ type VU struct {
 	iterSet                   goja.Value  // a value the script assigned to __ITER, until the next iteration
 	iterCtx                   *ctxBox     // the last iteration's context, boxed
 
-	watch   watch       // interrupts the runtime when a call's context ends
+	loop    *eventloop.Loop // callbacks queued back onto this VU (promises, timers, async modules)
+	watch   watch           // interrupts the runtime when a call's context ends
 	release func() bool // v.releaseWatch, bound once
 }
 
 // ErrInterrupted is what an iteration returns when its context ended
 // before it finished (gracefulStop expired, hard stop).
-var ErrInterrupted = errors.New("iteration interrupted")
+// It is the event loop's, so a wait cut short is the same error.
+var ErrInterrupted = eventloop.ErrInterrupted
 
 // New creates VU idInInstance (1-based; 0 is the setup/teardown VU) and
 // runs the script's init code in it.
@@ -119,6 +122,7 @@ func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, e
 		fns: map[string]goja.Callable{}}
 	v.tags = sh.Tags
 	v.release = v.releaseWatch
+	v.loop = eventloop.New(rt)
 
 	module := rt.NewObject()
 	exports := rt.NewObject()
@@ -137,6 +141,7 @@ func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, e
 
 	release := v.interruptOn(ctx)
 	_, err := rt.RunProgram(sh.Program.Prog)
+	err = v.settle(ctx, nil, err)
 	release()
 	if err != nil {
 		return nil, &ScriptError{Err: err, Phase: "init"}
@@ -252,3 +257,22 @@ func mapID(m map[string]string) uintptr {
 
 // ctxBox lets a context live in an atomic.Pointer.
 type ctxBox struct{ ctx context.Context }
+
+// settle finishes a JS call that returned res, err: when it started
+// anything (callbacks, timers, a rejected promise) the event loop runs
+// until nothing is pending. It returns the call's result (a promise's
+// value once fulfilled) and the first error.
+func (v *VU) settle(ctx context.Context, res goja.Value, err error) error {
+	_, err = v.settleValue(ctx, res, err)
+	return err
+}
+
+func (v *VU) settleValue(ctx context.Context, res goja.Value, err error) (goja.Value, error) {
+	if err != nil {
+		if !v.loop.Idle() {
+			v.loop.Reset()
+		}
+		return nil, err
+	}
+	return v.loop.Wait(ctx, res)
+}
