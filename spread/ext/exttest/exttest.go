@@ -22,7 +22,7 @@ type VU struct {
 	Opts    ext.Options
 	BaseTag ext.Tags
 
-	loop    *eventloop.Loop
+	loop *eventloop.Loop
 
 	mu      sync.Mutex
 	state   *ext.State

@@ -7,8 +7,8 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/internal/js"
 	"spread.dev/spread/internal/js/builtin"
 )

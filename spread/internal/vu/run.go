@@ -9,8 +9,8 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 )
 
 // RunIteration runs one iteration of it.Exec (the executors' contract):

@@ -105,7 +105,7 @@ type VU struct {
 
 	loop    *eventloop.Loop // callbacks queued back onto this VU (promises, timers, async modules)
 	watch   watch           // interrupts the runtime when a call's context ends
-	release func() bool // v.releaseWatch, bound once
+	release func() bool     // v.releaseWatch, bound once
 }
 
 // ErrInterrupted is what an iteration returns when its context ended
