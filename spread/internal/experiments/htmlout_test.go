@@ -46,7 +46,7 @@ func TestRunOutHTML(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	page := filepath.Join(t.TempDir(), "run.html")
-	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "baseline_h1.js"))
+	script, _ := filepath.Abs(filepath.Join("..", "..", "..", "scripts", "baseline_h1.js"))
 	run := exec.CommandContext(ctx, filepath.Join(bins, "spread"), "run", "-q", "--no-summary", "-e", "TARGET_HTTP=http://"+addr,
 		"-e", "VUS=3", "-e", "DURATION=2s", "--out", "html="+page, script)
 	if out, err := run.CombinedOutput(); err != nil {

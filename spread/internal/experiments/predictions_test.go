@@ -146,7 +146,7 @@ func TestPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Dir, err = filepath.Abs(filepath.Join("..", "..", "scripts"))
+	p.Dir, err = filepath.Abs(filepath.Join("..", "..", "..", "scripts"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func TestValidateErrors(t *testing.T) {
 // TestProjectPlan checks the plan the project ships: valid, every script
 // present, every experiment of the issue there, and short enough.
 func TestProjectPlan(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "scripts", "experiments.yaml")
+	path := filepath.Join("..", "..", "..", "..", "scripts", "experiments.yaml")
 	p, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
