@@ -81,6 +81,7 @@ func Run(ctx context.Context, o Options) ([]report.Summary, error) {
 		out.Run.Summary = out.Summary
 		outcomes = append(outcomes, out)
 		fmt.Fprintf(o.Progress, "      %s\n", progressLine(out.Summary))
+		withOverheads(outcomes, exps)
 		// Keep partial results on disk after every experiment.
 		if err := writeResults(o, outcomes); err != nil {
 			return summaries(outcomes), err
@@ -90,6 +91,28 @@ func Run(ctx context.Context, o Options) ([]report.Summary, error) {
 		return summaries(outcomes), fmt.Errorf("experiments: interrupted (partial results in %s): %w", o.OutDir, ctx.Err())
 	}
 	return summaries(outcomes), nil
+}
+
+// withOverheads fills each row's latency overhead against its baseline
+// row, once both have run without error.
+func withOverheads(outs []Outcome, exps []plan.Experiment) {
+	byName := map[string]*Outcome{}
+	for i := range outs {
+		byName[outs[i].Summary.Name] = &outs[i]
+	}
+	for i := range outs {
+		s := &outs[i].Summary
+		if i >= len(exps) || exps[i].Baseline == "" {
+			continue
+		}
+		b, ok := byName[exps[i].Baseline]
+		if !ok || b.Summary.Error != "" || s.Error != "" || b.Summary.Requests == 0 || s.Requests == 0 {
+			continue
+		}
+		p50, p95 := s.P50Ms-b.Summary.P50Ms, s.P95Ms-b.Summary.P95Ms
+		s.LatencyOverheadP50Ms, s.LatencyOverheadP95Ms = &p50, &p95
+		outs[i].Run.Summary = *s
+	}
 }
 
 func summaries(outs []Outcome) []report.Summary {
@@ -134,7 +157,7 @@ func progressLine(s report.Summary) string {
 
 // runOne runs one experiment in the lab and analyses it.
 func runOne(ctx context.Context, o Options, e plan.Experiment, proxy string) Outcome {
-	s := report.Summary{Name: e.Name, Description: e.Description, Script: e.Script, Protocol: e.Protocol,
+	s := report.Summary{Name: e.Name, Description: e.Description, Script: e.Script, Protocol: e.Protocol, Fix: e.Fix,
 		Mode: e.Mode, Proxy: proxy, VUs: e.VUs, ReplicasBefore: e.Replicas, ReplicasAfter: e.ReplicasAfter(), Expected: string(e.Expect)}
 	if ev, ok := e.ScaleEvent(); ok {
 		v := ev.At.D().Seconds()
@@ -257,7 +280,7 @@ func analyse(e plan.Experiment, res *lab.Result, s report.Summary) (Outcome, err
 	}
 	base := report.Summarize(e.Name, a.Timeline)
 	s.Requests, s.Failed, s.ErrorRate, s.PerPod = base.Requests, base.Failed, base.ErrorRate, base.PerPod
-	s.P50Ms, s.P95Ms, s.MaxMs, s.TopPodShare = base.P50Ms, base.P95Ms, base.MaxMs, base.TopPodShare
+	s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs, s.TopPodShare = base.P50Ms, base.P95Ms, base.P99Ms, base.MaxMs, base.TopPodShare
 	s.DurationS, s.RPS = base.DurationS, base.RPS
 	s.NewPodShare, s.LateNewPodShare = a.NewPodShare, a.LateNewPodShare
 	if a.StallMs != nil {
@@ -275,6 +298,10 @@ func analyse(e plan.Experiment, res *lab.Result, s report.Summary) (Outcome, err
 	}
 	s.ReadyAtS = tl.readyAt
 	s.ConnectionsOpened = base.ConnectionsOpened
+	if s.DurationS > 0 {
+		s.HandshakesPerS = float64(s.ConnectionsOpened) / s.DurationS
+	}
+	s.ConvergenceS = a.ConvergenceS
 	if len(res.Pods) > 0 {
 		var n float64
 		for _, p := range res.Pods {
@@ -406,6 +433,8 @@ func timelineOf(e plan.Experiment, res *lab.Result) runTimeline {
 		}
 		if !ready.IsZero() {
 			t.opts.CountFrom = ready.Add(e.Settle.D())
+			t.opts.ReadyAt = ready
+			t.opts.Fair = float64(e.ReplicasAfter()-e.Replicas) / float64(e.ReplicasAfter())
 			v := rel(ready)
 			t.readyAt = &v
 		}

@@ -52,6 +52,26 @@ type Summary struct {
 	// protocols, readiness probes included) when the lab scraped it.
 	ServerConnectionsOpened *int64 `json:"server_connections_opened,omitempty"`
 
+	// The fix this row measures and what it costs (DESIGN.md section 4).
+	Fix   string  `json:"fix,omitempty"`
+	RTTMs float64 `json:"rtt_ms"` // the emulated round trip the run had (0: loopback)
+	P99Ms float64 `json:"p99_ms"`
+	// LatencyOverhead*: this row's latency minus its baseline's (the
+	// keep-alive row at the same load and link); nil without a baseline.
+	LatencyOverheadP50Ms *float64 `json:"latency_overhead_p50_ms"`
+	LatencyOverheadP95Ms *float64 `json:"latency_overhead_p95_ms"`
+	// CPU per request: the client (spread's process), the pods (their
+	// cgroups, else their processes) and proxy pods, in microseconds; nil
+	// where the lab had no reading.
+	ClientCPUUsPerReq *float64 `json:"client_cpu_us_per_req"`
+	ServerCPUUsPerReq *float64 `json:"server_cpu_us_per_req"`
+	ProxyCPUUsPerReq  *float64 `json:"proxy_cpu_us_per_req"`
+	// HandshakesPerS: connections the client opened per second of the run.
+	HandshakesPerS float64 `json:"handshakes_per_s"`
+	// ConvergenceS: from the added pod's readiness until it serves >= 80%
+	// of its fair share over a 2 s window; nil if never (or no scale-up).
+	ConvergenceS *float64 `json:"convergence_s"`
+
 	Expected      string  `json:"expected,omitempty"`
 	Verdict       string  `json:"verdict,omitempty"` // "as-expected", "unexpected", "failed"
 	VerdictDetail string  `json:"verdict_detail,omitempty"`
@@ -65,6 +85,7 @@ func Summarize(name string, tl *Timeline) Summary {
 	s := Summary{Name: name, Requests: tl.Requests(), Failed: tl.Failed(), ErrorRate: tl.ErrorRate(), PerPod: tl.PerPod()}
 	s.P50Ms = tl.Latency().Quantile(0.50)
 	s.P95Ms = tl.Latency().Quantile(0.95)
+	s.P99Ms = tl.Latency().Quantile(0.99)
 	s.MaxMs = tl.Latency().Max()
 	if first, last, ok := tl.Span(); ok {
 		s.DurationS = last.Sub(first).Seconds()

@@ -30,7 +30,19 @@ type Options struct {
 	StalledAfter time.Duration
 	// Step is the chart resolution (1s when zero).
 	Step time.Duration
+	// ReadyAt is when the last pod added at scale-up became ready, and
+	// Fair the added pods' fair share: with both set, ConvergenceS is
+	// measured from ReadyAt.
+	ReadyAt time.Time
+	Fair    float64
 }
+
+// ConvergedAt is the part of the fair share the added pods must reach over
+// ConvergenceWindow for the spread to count as converged (DESIGN.md 4).
+const (
+	ConvergedAt       = 0.8
+	ConvergenceWindow = 2 // seconds
+)
 
 // Analysis is the result of one pass over a run's samples.
 type Analysis struct {
@@ -44,6 +56,10 @@ type Analysis struct {
 	LateNewPodShare *float64
 	// StallMs is the longest http_req_duration that ended at or after StallFrom.
 	StallMs *float64
+	// ConvergenceS is how long after ReadyAt the added pods first served
+	// at least ConvergedAt of their fair share over a ConvergenceWindow
+	// (the start of the first such window); nil if never.
+	ConvergenceS *float64
 	// StalledRequests counts the requests that ended after StallFrom and
 	// took at least StalledAfter: one per client stuck on a lost connection.
 	StalledRequests int64
@@ -78,22 +94,32 @@ func Read(r io.Reader, opt Options) (*Analysis, error) {
 	// per-second counts after CountFrom (bounded by the run's length).
 	type sec struct{ all, added int64 }
 	perSec := map[int64]*sec{}
+	// Convergence needs counts from readiness on (CountFrom adds a settle).
+	fromReady := map[int64]*sec{}
 
 	br := bufio.NewReaderSize(r, 1<<16)
 	for {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
 			a.Lines++
-			a.consume(line, opt, isNew, func(t time.Time, added bool) {
-				k := t.Unix()
-				s := perSec[k]
-				if s == nil {
-					s = &sec{}
-					perSec[k] = s
+			a.consume(line, opt, isNew, func(t time.Time, added, afterCount bool) {
+				bump := func(m map[int64]*sec) {
+					k := t.Unix()
+					s := m[k]
+					if s == nil {
+						s = &sec{}
+						m[k] = s
+					}
+					s.all++
+					if added {
+						s.added++
+					}
 				}
-				s.all++
-				if added {
-					s.added++
+				if afterCount {
+					bump(perSec)
+				}
+				if !opt.ReadyAt.IsZero() && !t.Before(opt.ReadyAt) {
+					bump(fromReady)
 				}
 			})
 		}
@@ -131,10 +157,29 @@ func Read(r io.Reader, opt Options) (*Analysis, error) {
 			}
 		}
 	}
+	if !opt.ReadyAt.IsZero() && opt.Fair > 0 {
+		if _, last, ok := a.Timeline.Span(); ok {
+			first := opt.ReadyAt.Unix()
+			for k := first; k+ConvergenceWindow-1 <= last.Unix(); k++ {
+				var all, added int64
+				for j := k; j < k+ConvergenceWindow; j++ {
+					if s := fromReady[j]; s != nil {
+						all += s.all
+						added += s.added
+					}
+				}
+				if all > 0 && float64(added)/float64(all) >= ConvergedAt*opt.Fair {
+					v := max(0, time.Unix(k, 0).Sub(opt.ReadyAt).Seconds())
+					a.ConvergenceS = &v
+					break
+				}
+			}
+		}
+	}
 	return a, nil
 }
 
-func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, after func(time.Time, bool)) {
+func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, after func(t time.Time, added, afterCount bool)) {
 	relevant := false
 	for _, w := range wanted {
 		if bytes.Contains(line, w) {
@@ -157,11 +202,12 @@ func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, afte
 	a.Timeline.Add(p.Metric, p.Data.Time, p.Data.Value, p.Data.Tags)
 	switch p.Metric {
 	case "http_reqs":
-		if !opt.CountFrom.IsZero() && !p.Data.Time.Before(opt.CountFrom) {
-			pod := p.Data.Tags["pod"]
+		pod := p.Data.Tags["pod"]
+		afterCount := !opt.CountFrom.IsZero() && !p.Data.Time.Before(opt.CountFrom)
+		if afterCount {
 			a.AfterPerPod[pod] += int64(p.Data.Value)
-			after(p.Data.Time, isNew[pod])
 		}
+		after(p.Data.Time, isNew[pod], afterCount)
 	case "http_req_duration":
 		if !opt.StallFrom.IsZero() && !p.Data.Time.Before(opt.StallFrom) {
 			if a.StallMs == nil || p.Data.Value > *a.StallMs {

@@ -187,3 +187,48 @@ func TestBoundedMemory(t *testing.T) {
 		t.Errorf("pod-a rps at 10s %v, want ~%v", rps, total/60/2)
 	}
 }
+
+func TestConvergence(t *testing.T) {
+	// pod-b ready at 10 s; it serves nothing until `from`, then half of
+	// every second's 10 requests (fair 0.5). Convergence is the start of
+	// the first 2 s window at >= 80% of fair, measured from readiness.
+	cases := []struct {
+		name string
+		from float64 // when pod-b starts serving; <0 never
+		want *float64
+	}{
+		{"at once", 10, ptr(0)},
+		{"after 7s", 17, ptr(7)},
+		{"never", -1, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var n ndjson
+			n.metric("http_reqs", "counter")
+			for sec := 0; sec < 30; sec++ {
+				for i := 0; i < 10; i++ {
+					ts := at(float64(sec) + float64(i)/10)
+					pod := "pod-a"
+					if c.from >= 0 && float64(sec) >= c.from && i%2 == 1 {
+						pod = "pod-b"
+					}
+					n.point("http_reqs", ts, 1, map[string]string{"pod": pod})
+				}
+			}
+			a, err := Read(&n.b, Options{NewPods: []string{"pod-b"}, CountFrom: at(12), ReadyAt: at(10), Fair: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case c.want == nil && a.ConvergenceS != nil:
+				t.Fatalf("converged at %v, want never", *a.ConvergenceS)
+			case c.want != nil && a.ConvergenceS == nil:
+				t.Fatalf("never converged, want %v", *c.want)
+			case c.want != nil && math.Abs(*a.ConvergenceS-*c.want) > 1e-9:
+				t.Fatalf("converged at %v, want %v", *a.ConvergenceS, *c.want)
+			}
+		})
+	}
+}
+
+func ptr(v float64) *float64 { return &v }

@@ -42,7 +42,13 @@ type Experiment struct {
 	Name        string            `yaml:"name"`
 	Description string            `yaml:"description"`
 	Script      string            `yaml:"script"`
-	Protocol    string            `yaml:"protocol"` // h1, h2, h3
+	Protocol    string            `yaml:"protocol"` // h1, h2, h3, grpc, ws
+	// Fix names the remedy the row measures (Fixes lists them; "none" for
+	// the client behaviours that show the problem).
+	Fix string `yaml:"fix"`
+	// Baseline is the row whose latency this one's overhead is measured
+	// against: the keep-alive baseline at the same load and link.
+	Baseline string `yaml:"baseline"`
 	Mode        string            `yaml:"mode"`     // keep-alive, close, single-connection, per-request-fresh, ...
 	Env         map[string]string `yaml:"env"`
 	VUs         int               `yaml:"vus"`
@@ -88,6 +94,12 @@ const (
 
 var expectations = map[Expect]bool{ExpectNone: true, ExpectZero: true, ExpectFair: true, ExpectPinned: true,
 	ExpectConverges: true, ExpectBalanced: true, ExpectStall: true, ExpectRecovers: true, ExpectNoErrors: true}
+
+// Fixes are the values of an experiment's fix (summary.json "fix",
+// DESIGN.md section 4).
+var Fixes = []string{"none", "close", "per-request-fresh", "per-request-0rtt", "server-max-age",
+	"client-rotation", "l7-proxy-haproxy", "l7-proxy-caddy-h3", "client-lb-dns", "grpc-round-robin",
+	"drain", "shared-quic-keys"}
 
 var eventKinds = map[string]bool{"scale": true, "kill": true, "rolling-restart": true}
 
@@ -175,6 +187,9 @@ func (p *Plan) applyDefaults() {
 		if e.Replicas == 0 {
 			e.Replicas = 1
 		}
+		if e.Fix == "" {
+			e.Fix = "none"
+		}
 		e.PodArgs = append(append([]string{}, d.PodArgs...), e.PodArgs...)
 		e.RunArgs = append(append([]string{}, d.RunArgs...), e.RunArgs...)
 		env := map[string]string{}
@@ -199,7 +214,10 @@ func (p *Plan) Validate() error {
 	if len(p.Experiments) == 0 {
 		errs = append(errs, errors.New("no experiments"))
 	}
-	seen := map[string]bool{}
+	seen, names := map[string]bool{}, map[string]bool{}
+	for _, e := range p.Experiments {
+		names[e.Name] = true
+	}
 	for i, e := range p.Experiments {
 		where := fmt.Sprintf("experiment %d (%s)", i+1, e.Name)
 		bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(where+": "+format, a...)) }
@@ -226,6 +244,15 @@ func (p *Plan) Validate() error {
 		}
 		if e.Replicas < 1 {
 			bad("replicas must be at least 1")
+		}
+		if e.Fix != "" && !slicesContains(Fixes, e.Fix) {
+			bad("fix %q: want one of %s", e.Fix, strings.Join(Fixes, ", "))
+		}
+		if e.Baseline != "" && !names[e.Baseline] {
+			bad("baseline %q is not an experiment of the plan", e.Baseline)
+		}
+		if e.Baseline == e.Name && e.Name != "" {
+			bad("baseline is the experiment itself")
 		}
 		if !expectations[e.Expect] {
 			bad("expect %q: want one of %s", e.Expect, expectList())
@@ -384,4 +411,13 @@ func Quick(e Experiment) Experiment {
 	}
 	e.Events, e.Scale = events, ""
 	return e
+}
+
+func slicesContains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
