@@ -39,25 +39,25 @@ type Defaults struct {
 
 // Experiment is one lab run and what it should show.
 type Experiment struct {
-	Name        string            `yaml:"name"`
-	Description string            `yaml:"description"`
-	Script      string            `yaml:"script"`
-	Protocol    string            `yaml:"protocol"` // h1, h2, h3, grpc, ws
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Script      string `yaml:"script"`
+	Protocol    string `yaml:"protocol"` // h1, h2, h3, grpc, ws
 	// Fix names the remedy the row measures (Fixes lists them; "none" for
 	// the client behaviours that show the problem).
 	Fix string `yaml:"fix"`
 	// Baseline is the row whose latency this one's overhead is measured
 	// against: the keep-alive baseline at the same load and link.
-	Baseline string `yaml:"baseline"`
-	Mode        string            `yaml:"mode"`     // keep-alive, close, single-connection, per-request-fresh, ...
-	Env         map[string]string `yaml:"env"`
-	VUs         int               `yaml:"vus"`
-	Duration    Duration          `yaml:"duration"`
-	Settle      Duration          `yaml:"settle"`
-	Replicas    int               `yaml:"replicas"`
-	Scale       string            `yaml:"scale"` // shorthand "M@T": one scale event
-	Events      []Event           `yaml:"events"`
-	PodArgs     []string          `yaml:"pod_args"` // appended to the defaults (later flags win)
+	Baseline string            `yaml:"baseline"`
+	Mode     string            `yaml:"mode"` // keep-alive, close, single-connection, per-request-fresh, ...
+	Env      map[string]string `yaml:"env"`
+	VUs      int               `yaml:"vus"`
+	Duration Duration          `yaml:"duration"`
+	Settle   Duration          `yaml:"settle"`
+	Replicas int               `yaml:"replicas"`
+	Scale    string            `yaml:"scale"` // shorthand "M@T": one scale event
+	Events   []Event           `yaml:"events"`
+	PodArgs  []string          `yaml:"pod_args"` // appended to the defaults (later flags win)
 	// SharedQUICKeys gives every pod the same --quic-keys file.
 	SharedQUICKeys bool     `yaml:"shared_quic_keys"`
 	Proxy          string   `yaml:"proxy"` // "" = the CLI's --proxy, else the plan's default
