@@ -135,6 +135,7 @@ Examples:
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Proxy, "proxy", "auto", "Service emulation: auto, iptables (root: kube-proxy's iptables rules), nftables (root: kube-proxy's nftables rules, real nft) or userspace (Go L4 proxy)")
+	f.StringVar(&cfg.Scheduler, "scheduler", "random", "endpoint choice per new flow with --proxy userspace: random (as iptables/nftables), rr or lc (IPVS's round-robin and least-connection, emulated: no ip_vs in this kernel)")
 	f.IntVar(&cfg.Replicas, "replicas", 1, "pods at start")
 	f.StringArrayVar(&scales, "scale", nil, "scale to M replicas at time T: M@T (e.g. 2@2m; repeatable; M below the current count scales down)")
 	f.StringArrayVar(&kills, "kill", nil, "SIGKILL a pod at time T: POD@T (e.g. echo-server-1@1m; repeatable)")

@@ -20,11 +20,16 @@ import (
 	"time"
 
 	"spread.dev/spread/internal/lab/pods"
+	"spread.dev/spread/internal/lab/userspace"
 )
 
 // Config describes one lab run.
 type Config struct {
-	Proxy      string  // "auto" | "iptables" | "userspace"
+	Proxy string // "auto" | "iptables" | "nftables" | "userspace"
+	// Scheduler is the userspace proxy's endpoint choice per new flow:
+	// "random" (default, as iptables/nftables), or IPVS-style "rr" / "lc"
+	// (emulated: this kernel has no ip_vs).
+	Scheduler  string
 	Replicas   int     // pods at start
 	Events     []Event // timeline, relative to the script's start
 	PodCommand string  // "" = echo-server; else a template with {{.Name}} {{.IP}} {{.HTTPPort}} {{.HTTPSPort}} {{.H3Port}} {{.MetricsPort}} {{.CertFile}} {{.KeyFile}} {{.CAFile}}
@@ -121,6 +126,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Scheduler != "" && cfg.Scheduler != userspace.SchedRandom {
+		if mode != ModeUserspace {
+			return nil, fmt.Errorf("lab: --scheduler %s needs --proxy userspace (IPVS is not in this kernel; its schedulers are emulated in the Go proxy)", cfg.Scheduler)
+		}
+		reason += "; scheduler " + cfg.Scheduler + " (IPVS-style, emulated in the Go proxy)"
+	}
 	if err := cfg.checkFiles(); err != nil {
 		return nil, err
 	}
@@ -193,6 +204,9 @@ func (c *Config) defaults() error {
 
 	if c.Proxy == "" {
 		c.Proxy = "auto"
+	}
+	if err := userspace.CheckScheduler(c.Scheduler); err != nil {
+		return fmt.Errorf("lab: --scheduler: %w", err)
 	}
 	if c.OutDir == "" {
 		c.OutDir = "lab-out"

@@ -578,3 +578,24 @@ func TestRunRejectsMissingFilesFirst(t *testing.T) {
 		}
 	}
 }
+
+// --scheduler rr (IPVS-style, emulated): 60 sequential new connections
+// over 3 pods give exactly 20 each; a kernel mode refuses the flag.
+func TestUserspaceRoundRobin(t *testing.T) {
+	res, hits := runPlan(t, ModeUserspace, 3, nil, `{"tcp-new":[{"do":"tcp-new","n":60}]}`, func(c *Config) { c.Scheduler = "rr" })
+	c := count(hits["tcp-new"])
+	for _, p := range []string{"echo-server-1", "echo-server-2", "echo-server-3"} {
+		if c[p] != 20 {
+			t.Errorf("rr: %v, want 20 each", c)
+			break
+		}
+	}
+	if !strings.Contains(res.ProxyReason, "emulated") {
+		t.Errorf("reason %q does not say the scheduler is emulated", res.ProxyReason)
+	}
+	if _, err := Run(context.Background(), Config{Proxy: ModeIPTables, Scheduler: "lc", Script: "x"}); err == nil || !strings.Contains(err.Error(), "--proxy userspace") {
+		if os.Geteuid() == 0 {
+			t.Errorf("lc with iptables: %v", err)
+		}
+	}
+}

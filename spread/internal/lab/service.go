@@ -402,6 +402,7 @@ func newUserspaceService(cfg Config) (*userspaceService, error) {
 	udpTimeout, streamTimeout := cfg.ConntrackUDPTimeout, cfg.ConntrackUDPStreamTimeout
 	p, err := userspace.Start(userspace.Config{
 		Ports:      []userspace.Port{{Name: "http", Listener: httpL}, {Name: "https", Listener: tlsL}, {Name: "quic", Packet: quicC}},
+		Scheduler:  cfg.Scheduler,
 		UDPTimeout: udpTimeout, UDPStreamTimeout: streamTimeout,
 	})
 	if err != nil {

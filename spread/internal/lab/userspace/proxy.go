@@ -1,8 +1,15 @@
 // Package userspace is the lab's Service for unprivileged runs: an L4 proxy
 // with kube-proxy's iptables semantics. Every new TCP connection and every
-// new UDP 5-tuple goes to a random ready endpoint; a UDP flow then stays
-// pinned until it idles out (conntrack's 30 s, 120 s once a reply was seen)
-// or its endpoint is removed.
+// new UDP 5-tuple goes to a ready endpoint chosen by the scheduler (random,
+// as iptables' statistic match, by default); a UDP flow then stays pinned
+// until it idles out (conntrack's 30 s, 120 s once a reply was seen) or its
+// endpoint is removed.
+//
+// The "rr" and "lc" schedulers emulate IPVS's round-robin (kube-proxy's IPVS
+// default) and least-connection: this kernel has no ip_vs, so they are
+// implemented here, per new flow, with IPVS's rules (rr: the next endpoint
+// after the last one chosen; lc: the endpoint with the fewest active flows,
+// the first of those on a tie).
 package userspace
 
 import (
@@ -37,10 +44,28 @@ type Endpoint struct {
 	Addrs map[string]string // port name -> "ip:port"
 }
 
-// Config sets the proxy's ports and flow timeouts (zero = conntrack's).
+// Schedulers: how a new flow picks its endpoint.
+const (
+	SchedRandom     = "random" // iptables/nftables mode: uniform per flow
+	SchedRoundRobin = "rr"     // IPVS rr (kube-proxy's IPVS default)
+	SchedLeastConn  = "lc"     // IPVS lc: fewest active flows
+)
+
+// Config sets the proxy's ports, scheduler and flow timeouts (zero =
+// conntrack's).
 type Config struct {
 	Ports                        []Port
+	Scheduler                    string // "" = random
 	UDPTimeout, UDPStreamTimeout time.Duration
+}
+
+// CheckScheduler rejects an unknown scheduler name.
+func CheckScheduler(s string) error {
+	switch s {
+	case "", SchedRandom, SchedRoundRobin, SchedLeastConn:
+		return nil
+	}
+	return fmt.Errorf("userspace: scheduler %q (want random, rr or lc)", s)
 }
 
 // Proxy forwards Service ports to endpoints; Close stops everything it runs.
@@ -52,6 +77,9 @@ type Proxy struct {
 	endpoints []Endpoint
 	flows     map[string]*udpFlow // key: port name + client address
 	tcpConns  map[net.Conn]struct{}
+	active    map[string]int   // pod -> open TCP connections + live UDP flows
+	newFlows  map[string]int64 // pod -> flows ever sent to it
+	rrNext    map[string]int   // port -> next round-robin index
 	closed    bool
 	done      chan struct{}
 }
@@ -72,7 +100,11 @@ func Start(cfg Config) (*Proxy, error) {
 	if cfg.UDPStreamTimeout <= 0 {
 		cfg.UDPStreamTimeout = DefaultUDPStreamTimeout
 	}
-	p := &Proxy{cfg: cfg, flows: map[string]*udpFlow{}, tcpConns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	if err := CheckScheduler(cfg.Scheduler); err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, flows: map[string]*udpFlow{}, tcpConns: map[net.Conn]struct{}{}, done: make(chan struct{}),
+		active: map[string]int{}, newFlows: map[string]int64{}, rrNext: map[string]int{}}
 	for _, port := range cfg.Ports {
 		switch {
 		case port.Listener != nil:
@@ -103,10 +135,28 @@ func (p *Proxy) SetEndpoints(eps []Endpoint) {
 	}
 	for k, f := range p.flows {
 		if !live[f.pod] {
-			f.backend.Close()
-			delete(p.flows, k)
+			p.dropFlow(k, f)
 		}
 	}
+}
+
+// dropFlow forgets a UDP flow (p.mu held).
+func (p *Proxy) dropFlow(key string, f *udpFlow) {
+	f.backend.Close()
+	delete(p.flows, key)
+	p.active[f.pod]--
+}
+
+// NewFlows returns how many flows (TCP connections and UDP 5-tuples) each
+// pod has been given so far.
+func (p *Proxy) NewFlows() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]int64, len(p.newFlows))
+	for k, v := range p.newFlows {
+		m[k] = v
+	}
+	return m
 }
 
 // UDPFlows counts the UDP flows currently tracked, per pod.
@@ -139,8 +189,7 @@ func (p *Proxy) Close() error {
 		}
 	}
 	for k, f := range p.flows {
-		f.backend.Close()
-		delete(p.flows, k)
+		p.dropFlow(k, f)
 	}
 	for c := range p.tcpConns {
 		c.Close()
@@ -150,7 +199,8 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// pick returns a random endpoint address for a port, "" when none is ready.
+// pick chooses the endpoint of a new flow on a port ("" when none is ready)
+// and counts the flow as active on it (p.mu held).
 func (p *Proxy) pick(port string) (pod, addr string) {
 	var cands []Endpoint
 	for _, e := range p.endpoints {
@@ -161,7 +211,24 @@ func (p *Proxy) pick(port string) (pod, addr string) {
 	if len(cands) == 0 {
 		return "", ""
 	}
-	e := cands[rand.IntN(len(cands))]
+	var e Endpoint
+	switch p.cfg.Scheduler {
+	case SchedRoundRobin:
+		i := p.rrNext[port] % len(cands)
+		p.rrNext[port] = i + 1
+		e = cands[i]
+	case SchedLeastConn:
+		e = cands[0]
+		for _, c := range cands[1:] {
+			if p.active[c.Pod] < p.active[e.Pod] {
+				e = c
+			}
+		}
+	default:
+		e = cands[rand.IntN(len(cands))]
+	}
+	p.active[e.Pod]++
+	p.newFlows[e.Pod]++
 	return e.Pod, e.Addrs[port]
 }
 
@@ -182,19 +249,22 @@ func (p *Proxy) serveTCP(port Port) {
 			c.Close()
 			return
 		}
-		_, addr := p.pick(port.Name)
+		pod, addr := p.pick(port.Name)
 		p.tcpConns[c] = struct{}{}
 		p.wg.Add(1)
 		p.mu.Unlock()
-		go p.relayTCP(c, addr)
+		go p.relayTCP(c, pod, addr)
 	}
 }
 
-func (p *Proxy) relayTCP(client net.Conn, addr string) {
+func (p *Proxy) relayTCP(client net.Conn, pod, addr string) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
 		delete(p.tcpConns, client)
+		if addr != "" {
+			p.active[pod]--
+		}
 		p.mu.Unlock()
 		client.Close()
 	}()
@@ -267,6 +337,7 @@ func (p *Proxy) serveUDP(port Port) {
 				backend, err = net.DialUDP("udp", nil, raddr)
 			}
 			if err != nil {
+				p.active[pod]--
 				p.mu.Unlock()
 				continue
 			}
@@ -330,8 +401,7 @@ func (p *Proxy) expireFlows() {
 					limit = p.cfg.UDPStreamTimeout
 				}
 				if now.Sub(f.lastSeen) > limit {
-					f.backend.Close()
-					delete(p.flows, k)
+					p.dropFlow(k, f)
 				}
 			}
 			p.mu.Unlock()

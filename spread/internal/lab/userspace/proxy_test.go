@@ -193,3 +193,66 @@ func TestFreePortBelowEphemeralRange(t *testing.T) {
 		l.Close()
 	}
 }
+
+func startSched(t *testing.T, sched string) (*Proxy, string, string) {
+	t.Helper()
+	l, u, err := ListenPair("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(Config{Ports: []Port{{Name: "http", Listener: l}, {Name: "quic", Packet: u}}, Scheduler: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, l.Addr().String(), u.LocalAddr().String()
+}
+
+func endpoints(t *testing.T, names ...string) []Endpoint {
+	var eps []Endpoint
+	for _, name := range names {
+		ta, ua := backend(t, name)
+		eps = append(eps, Endpoint{Pod: name, Addrs: map[string]string{"http": ta, "quic": ua}})
+	}
+	return eps
+}
+
+// IPVS rr: new flows go to the endpoints in turn.
+func TestRoundRobinScheduler(t *testing.T) {
+	p, tcpFront, _ := startSched(t, SchedRoundRobin)
+	p.SetEndpoints(endpoints(t, "pod-a", "pod-b", "pod-c"))
+	var got []string
+	for i := 0; i < 6; i++ {
+		got = append(got, tcpAsk(t, tcpFront))
+	}
+	if want := "pod-a pod-b pod-c pod-a pod-b pod-c"; strings.Join(got, " ") != want {
+		t.Errorf("rr order %v, want %s", got, want)
+	}
+	if n := p.NewFlows(); n["pod-a"] != 2 || n["pod-b"] != 2 || n["pod-c"] != 2 {
+		t.Errorf("new flows %v", n)
+	}
+}
+
+// IPVS lc: a pod added next to one holding two live flows gets the next
+// two new flows (random would split them), then ties go to the first.
+func TestLeastConnectionScheduler(t *testing.T) {
+	p, _, udpFront := startSched(t, SchedLeastConn)
+	eps := endpoints(t, "pod-a", "pod-b")
+	p.SetEndpoints(eps[:1])
+	for i := 0; i < 2; i++ {
+		if got := udpAsk(t, dialUDP(t, udpFront)); got != "pod-a" {
+			t.Fatalf("flow %d on %q", i, got)
+		}
+	}
+	p.SetEndpoints(eps)
+	var got []string
+	for i := 0; i < 3; i++ {
+		got = append(got, udpAsk(t, dialUDP(t, udpFront)))
+	}
+	if want := "pod-b pod-b pod-a"; strings.Join(got, " ") != want {
+		t.Errorf("lc picks %v, want %s", got, want)
+	}
+	if _, err := Start(Config{Scheduler: "wrr"}); err == nil {
+		t.Error("unknown scheduler accepted")
+	}
+}
