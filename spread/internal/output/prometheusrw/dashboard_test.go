@@ -1,4 +1,8 @@
-package k8s
+package prometheusrw
+
+// The checks of k8s/monitoring/dashboards (they need this package's
+// naming; the k8s module may not import spread/internal/...), reading the
+// files from the checkout.
 
 import (
 	"bytes"
@@ -9,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +22,15 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/promql/parser"
-	batchv1 "k8s.io/api/batch/v1"
+	"gopkg.in/yaml.v3"
 
 	echometrics "spread.dev/echo-server/metrics"
 	"spread.dev/spread/ext"
 	"spread.dev/spread/output"
-	"spread.dev/spread/internal/output/prometheusrw"
 )
+
+// repoRoot is the checkout, from this package's folder.
+const repoRoot = "../../../.."
 
 type dashboard struct {
 	Templating struct {
@@ -46,31 +53,47 @@ type panel struct {
 }
 
 // trendStats are the stats the load-test Job asks spread to send.
-func trendStats(t *testing.T) []prometheusrw.TrendStat {
+func trendStats(t *testing.T) []TrendStat {
 	t.Helper()
-	o := render(t, "loadtest")
-	job := get[*batchv1.Job](t, o, "Job", ns, "spread-loadtest")
+	b, err := os.ReadFile(filepath.Join(repoRoot, "k8s", "loadtest", "job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Env []struct{ Name, Value string } `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &job); err != nil || len(job.Spec.Template.Spec.Containers) == 0 {
+		t.Fatalf("k8s/loadtest/job.yaml: %v (%d containers)", err, len(job.Spec.Template.Spec.Containers))
+	}
 	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
 		if e.Name == "K6_PROMETHEUS_RW_TREND_STATS" {
-			st, err := prometheusrw.ParseTrendStats(e.Value)
+			st, err := ParseTrendStats(e.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return st
 		}
 	}
-	st, _ := prometheusrw.ParseTrendStats(prometheusrw.DefaultTrendStats)
+	st, _ := ParseTrendStats(DefaultTrendStats)
 	return st
 }
 
 // emitted is every series name the project produces: spread's remote
 // write of the built-in metrics (with the Job's trend stats) and
 // echo-server's /metrics.
-func emitted(t *testing.T, stats []prometheusrw.TrendStat) map[string]bool {
+func emitted(t *testing.T, stats []TrendStat) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
 	for _, m := range ext.NewRegistry().All() {
-		for _, n := range prometheusrw.SeriesNames(m, stats, false) {
+		for _, n := range SeriesNames(m, stats, false) {
 			names[n] = true
 		}
 	}
@@ -119,7 +142,7 @@ func exprMetrics(expr string) ([]string, error) {
 }
 
 func TestDashboard(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "k8s", "monitoring", "dashboards", "spread.json"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "k8s", "monitoring", "dashboards", "spread.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +280,19 @@ func TestK6DashboardNames(t *testing.T) {
 	}
 }
 
-func statList(st []prometheusrw.TrendStat) string {
+func statList(st []TrendStat) string {
 	var out []string
 	for _, s := range st {
 		out = append(out, s.Name)
 	}
 	return strings.Join(out, ",")
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
