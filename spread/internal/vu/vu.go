@@ -17,6 +17,7 @@ import (
 	"spread.dev/spread/ext"
 	"spread.dev/spread/internal/eventloop"
 	"spread.dev/spread/internal/executor"
+	"spread.dev/spread/internal/globals"
 	"spread.dev/spread/internal/js"
 )
 
@@ -138,6 +139,7 @@ func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, e
 	v.setEnv(nil)
 	_ = g.Set("global", g)
 	_ = g.Set("globalThis", g)
+	globals.Install(v, globals.List()) // timers, crypto, TextEncoder...: see package globals
 
 	release := v.interruptOn(ctx)
 	_, err := rt.RunProgram(sh.Program.Prog)
