@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -25,6 +26,9 @@ type Program struct {
 	Code string
 	// Prog is the goja program compiled from Code.
 	Prog *goja.Program
+	// TopLevelAwait: the script uses top-level await, so module.exports
+	// holds the promise of its exports under TLAExport (see wrapTLA).
+	TopLevelAwait bool
 }
 
 // CompileError is a script error found before anything ran (syntax, an
@@ -47,7 +51,54 @@ func Compile(path string) (*Program, error) {
 		return nil, fmt.Errorf("script: %w", err)
 	}
 	cwd, _ := os.Getwd()
-	res := api.Build(api.BuildOptions{
+	res := api.Build(buildOptions(abs, cwd, false))
+	tla := false
+	if len(res.Errors) > 0 && hasTLAError(res.Errors) {
+		// CommonJS cannot hold a top-level await: bundle as an ES module
+		// instead and run its body as an async function (see wrapTLA).
+		res = api.Build(buildOptions(abs, cwd, true))
+		tla = true
+	}
+	if len(res.Errors) > 0 {
+		return nil, &CompileError{Messages: formatMessages(res.Errors, cwd)}
+	}
+	if len(res.OutputFiles) == 0 {
+		return nil, errors.New("script: esbuild produced no output")
+	}
+	var code string
+	var smap []byte
+	for _, f := range res.OutputFiles {
+		switch {
+		case strings.HasSuffix(f.Path, ".js.map"):
+			smap = f.Contents
+		case strings.HasSuffix(f.Path, ".js"):
+			code = string(f.Contents)
+		}
+	}
+	if tla {
+		if code, err = wrapTLA(code); err != nil {
+			return nil, fmt.Errorf("script: top-level await: %w", err)
+		}
+	}
+	code, err = inlineSourceMap(code, smap, cwd, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("script: source map: %w", err)
+	}
+	prog, err := goja.Compile(displayPath(abs, cwd), code, false)
+	if err != nil {
+		// esbuild accepted it, goja did not: report in the user's terms as
+		// far as we can (goja's error carries the mapped position).
+		return nil, &CompileError{Messages: []string{err.Error()}}
+	}
+	return &Program{Path: abs, Code: code, Prog: prog, TopLevelAwait: tla}, nil
+}
+
+// buildOptions are esbuild's settings for the script at abs: a CommonJS
+// bundle, or for a script with top-level await an ES module bundle whose
+// imports of k6 modules and remote URLs become require() calls (by the
+// externals plugin), so its only ESM syntax left is the final export clause.
+func buildOptions(abs, cwd string, tla bool) api.BuildOptions {
+	o := api.BuildOptions{
 		EntryPoints:       []string{abs},
 		Bundle:            true,
 		Write:             false,
@@ -71,34 +122,92 @@ func Compile(path string) (*Program, error) {
 			// and keeps positions in source maps simpler.
 			"async-await": true, "generator": true, "arrow": true,
 		},
-	})
-	if len(res.Errors) > 0 {
-		return nil, &CompileError{Messages: formatMessages(res.Errors, cwd)}
 	}
-	if len(res.OutputFiles) == 0 {
-		return nil, errors.New("script: esbuild produced no output")
+	if tla {
+		o.Format = api.FormatESModule
+		o.External = nil
+		o.Plugins = []api.Plugin{externalsAsRequire}
+		o.Supported["top-level-await"] = true
 	}
-	var code string
-	var smap []byte
-	for _, f := range res.OutputFiles {
-		switch {
-		case strings.HasSuffix(f.Path, ".js.map"):
-			smap = f.Contents
-		case strings.HasSuffix(f.Path, ".js"):
-			code = string(f.Contents)
+	return o
+}
+
+// hasTLAError says whether esbuild refused the CommonJS bundle for a
+// top-level await.
+func hasTLAError(msgs []api.Message) bool {
+	for _, m := range msgs {
+		if strings.Contains(m.Text, "Top-level await") {
+			return true
 		}
 	}
-	code, err = inlineSourceMap(code, smap, cwd, filepath.Dir(abs))
-	if err != nil {
-		return nil, fmt.Errorf("script: source map: %w", err)
+	return false
+}
+
+// externalsAsRequire turns each import of a k6 module or remote URL into
+// a tiny CommonJS module `module.exports = require(path)` inside the
+// bundle: esbuild then gives it the same interop as in the CommonJS
+// bundle, and the ES module output has no import statements.
+var externalsAsRequire = api.Plugin{
+	Name: "spread-externals",
+	Setup: func(b api.PluginBuild) {
+		b.OnResolve(api.OnResolveOptions{Filter: `^(k6$|k6/|https?://)`}, func(a api.OnResolveArgs) (api.OnResolveResult, error) {
+			if a.Namespace == "spread-external" {
+				// the shim's own require(): left to the VU's require at run time.
+				return api.OnResolveResult{Path: a.Path, External: true}, nil
+			}
+			return api.OnResolveResult{Path: a.Path, Namespace: "spread-external"}, nil
+		})
+		b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "spread-external"}, func(a api.OnLoadArgs) (api.OnLoadResult, error) {
+			q, _ := json.Marshal(a.Path)
+			src := "module.exports = require(" + string(q) + ");"
+			return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
+		})
+	},
+}
+
+// TLAExport is the property of module.exports that holds, for a script
+// with top-level await, the promise of its real exports.
+const TLAExport = "__spreadTopLevelAwait"
+
+// exportClause matches the export statement esbuild ends an ES module
+// bundle with: `export {\n  a as default,\n  options\n};`.
+var exportClause = regexp.MustCompile(`(?s)\nexport \{([^}]*)\};\s*(//# sourceMappingURL=[^\n]*\n?)?$`)
+
+// wrapTLA turns an ES module bundle (no imports, see externalsAsRequire)
+// into a script whose body runs as an async function: module.exports
+// gets a promise of the exports object, which the VU awaits with its
+// event loop at the end of the init context. The body keeps its lines
+// and columns (the wrapper opens on the first line, a comment, and closes
+// after the last mapped code), so the source map stays right.
+func wrapTLA(code string) (string, error) {
+	m := exportClause.FindStringSubmatchIndex(code)
+	var body, items string
+	if m == nil {
+		if strings.Contains(code, "\nexport ") {
+			return "", errors.New("unexpected export statement in the bundle")
+		}
+		body = code
+	} else {
+		body, items = code[:m[0]], code[m[2]:m[3]]
 	}
-	prog, err := goja.Compile(displayPath(abs, cwd), code, false)
-	if err != nil {
-		// esbuild accepted it, goja did not: report in the user's terms as
-		// far as we can (goja's error carries the mapped position).
-		return nil, &CompileError{Messages: []string{err.Error()}}
+	var fields []string
+	for _, it := range strings.Split(items, ",") {
+		it = strings.TrimSpace(it)
+		if it == "" {
+			continue
+		}
+		local, exported := it, it
+		if i := strings.Index(it, " as "); i >= 0 {
+			local, exported = strings.TrimSpace(it[:i]), strings.TrimSpace(it[i+4:])
+		}
+		if !strings.HasPrefix(exported, `"`) {
+			q, _ := json.Marshal(exported)
+			exported = string(q)
+		}
+		fields = append(fields, exported+": "+local)
 	}
-	return &Program{Path: abs, Code: code, Prog: prog}, nil
+	return "module.exports." + TLAExport + " = (async () => {" + body +
+		"\nreturn { " + strings.Join(fields, ", ") + " };\n})();\n", nil
 }
 
 // formatMessages renders esbuild messages as "file:line:col: text".

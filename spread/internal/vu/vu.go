@@ -149,6 +149,16 @@ func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, e
 		return nil, &ScriptError{Err: err, Phase: "init"}
 	}
 	o := module.Get("exports")
+	if sh.Program.TopLevelAwait && o != nil {
+		// the init context ran the body as an async function: its
+		// promise (settled by now, the loop has run) holds the exports.
+		release := v.interruptOn(ctx)
+		o, err = v.settleValue(ctx, o.ToObject(rt).Get(js.TLAExport), nil)
+		release()
+		if err != nil {
+			return nil, &ScriptError{Err: err, Phase: "init"}
+		}
+	}
 	if o == nil || goja.IsUndefined(o) || goja.IsNull(o) {
 		return nil, &ScriptError{Err: errors.New("the script exports nothing"), Phase: "init"}
 	}
