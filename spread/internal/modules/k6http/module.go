@@ -20,7 +20,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 
@@ -65,6 +64,8 @@ type instance struct {
 	baseHeader http.Header
 
 	urls map[string]*url.URL // see parseURL; VU goroutine only
+
+	jar *cookieJar // the VU's jar of this iteration; see vuJar
 }
 
 // Exports lists k6/http's functions and constants.
@@ -94,6 +95,9 @@ func (in *instance) Exports() ext.Exports {
 			return in.single(strings.ToUpper(m.String()), call.Argument(1), call.Argument(2), call.Argument(3))
 		},
 		"batch":               in.batch,
+		"file":                in.file,
+		"cookieJar":           in.cookieJarFn,
+		"CookieJar":           in.cookieJarCtor,
 		"expectedStatuses":    in.expectedStatuses,
 		"setResponseCallback": in.setResponseCallback,
 		"url":                 in.urlTemplate,
@@ -137,6 +141,9 @@ func (in *instance) ready(fn string) *client {
 // noVUConnectionReuse, closes the VU's connections so the next iteration
 // dials anew.
 func (in *instance) iterationEnd() {
+	if in.jar != nil && in.jar.used.Load() {
+		in.jar = nil // k6 starts every iteration with an empty jar
+	}
 	if in.cli == nil {
 		return
 	}
@@ -378,6 +385,7 @@ func (in *instance) parseRequest(method string, urlArg, body, params goja.Value)
 		podFrom:   in.cfg.PodFrom,
 	}
 	rq.noCallback = in.callbackNull
+	rq.jar = in.vuJar()
 	rq.responseType = "text"
 	if in.cfg.DiscardResponseBodies {
 		rq.responseType = "none"
@@ -396,6 +404,11 @@ func (in *instance) parseRequest(method string, urlArg, body, params goja.Value)
 	}
 	if err := in.parseBody(rq, body); err != nil {
 		return nil, err
+	}
+	if len(rq.compression) > 0 && rq.hasBody {
+		if err := rq.compressBody(); err != nil {
+			return nil, err
+		}
 	}
 	if rq.header == nil {
 		rq.header = in.baseHeader // shared: nothing writes to a request's header
@@ -419,6 +432,14 @@ func (in *instance) parseRequest(method string, urlArg, body, params goja.Value)
 			Error: "invalid URL: " + msg, ErrorCode: codeInvalidURL, BodyType: rq.responseType,
 			Request: ext.HTTPRequestInfo{Method: method, URL: rq.rawURL, Headers: rq.header}}
 		return p, nil
+	}
+	if u.User != nil && (rq.auth == "digest" || rq.auth == "ntlm") {
+		// Credentials answer the server's challenge; they must not go
+		// out as Basic with the first request.
+		rq.user = u.User
+		bare := *u
+		bare.User = nil
+		u = &bare
 	}
 	rq.url = u
 	return p, nil
@@ -509,13 +530,44 @@ func (in *instance) parseParams(rq *request, params goja.Value) error {
 				return fmt.Errorf("params.podFrom: %w", err)
 			}
 			rq.podFrom = src
+		case "cookies":
+			cs, err := parseParamCookies(v)
+			if err != nil {
+				return err
+			}
+			rq.cookies = cs
+		case "jar":
+			if goja.IsNull(v) {
+				rq.jar = nil // no cookies for this request
+				continue
+			}
+			j, ok := jarOf(v)
+			if !ok {
+				return fmt.Errorf("params.jar: want a CookieJar (http.cookieJar() or new http.CookieJar())")
+			}
+			rq.jar = j
+		case "auth":
+			switch a := strings.ToLower(v.String()); a {
+			case "basic", "digest", "ntlm":
+				rq.auth = a
+			default:
+				return fmt.Errorf("params.auth: want basic, digest or ntlm, got %q", v.String())
+			}
+		case "compression":
+			enc, err := parseCompression(v.String())
+			if err != nil {
+				return err
+			}
+			rq.compression = enc
 		}
 	}
 	return nil
 }
 
 // parseBody reads a request body: a string, an ArrayBuffer or typed array,
-// or an object sent as application/x-www-form-urlencoded.
+// or an object: application/x-www-form-urlencoded (array values as
+// repeated keys, as k6), or multipart/form-data when a value is an
+// http.file().
 func (in *instance) parseBody(rq *request, body goja.Value) error {
 	if body == nil || goja.IsUndefined(body) || goja.IsNull(body) {
 		return nil
@@ -528,21 +580,10 @@ func (in *instance) parseBody(rq *request, body goja.Value) error {
 		rq.body = append([]byte(nil), v.Bytes()...)
 	case []byte:
 		rq.body = append([]byte(nil), v...)
+	case *fileData:
+		rq.body = append([]byte(nil), v.data...)
 	case map[string]any:
-		form := url.Values{}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			form.Set(k, fmt.Sprint(v[k]))
-		}
-		rq.body = []byte(form.Encode())
-		rq.ownHeader()
-		if _, set := rq.header["Content-Type"]; !set {
-			rq.header["Content-Type"] = []string{"application/x-www-form-urlencoded"}
-		}
+		return in.objectBody(rq, body.(*goja.Object), v)
 	default:
 		rq.body = []byte(body.String())
 	}

@@ -2,9 +2,6 @@ package k6http
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +33,11 @@ type request struct {
 	callback     *expectedStatuses
 	noCallback   bool // setResponseCallback(null): no http_req_failed
 	podFrom      []ext.PodSource
+	jar          *cookieJar    // nil: no cookies at all (params.jar null)
+	cookies      []paramCookie // params.cookies
+	auth         string        // params.auth: "", basic, digest or ntlm
+	user         *url.Userinfo // digest/NTLM credentials (taken off the URL)
+	compression  []string      // params.compression, in order
 }
 
 // ownHeader gives rq a header map of its own to write to.
@@ -56,9 +58,22 @@ func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
 		deadline = time.Now().Add(rq.timeout) // the whole redirect chain, as in k6
 	}
 	method, u, body, hasBody := rq.method, rq.url, rq.body, rq.hasBody
+	var auth authState
 	for hop := 0; ; hop++ {
-		res, conn, location := c.roundTrip(vu.Context(), deadline, rq, method, u, body, hasBody)
-		c.report(vu, base, rq, res, conn)
+		hrq := rq.forHop(u, &auth)
+		res, conn, location := c.roundTrip(vu.Context(), deadline, hrq, method, u, body, hasBody)
+		if res.Status != 0 {
+			rq.jar.store(u, res.Headers) // before following: redirects set cookies too
+		}
+		if res.Status == http.StatusUnauthorized && auth.challenge(rq, res) {
+			// A digest or NTLM challenge: k6 counts it as expected and
+			// answers it on the same URL without using up a redirect.
+			res.Expected = true
+			c.report(vu, base, hrq, res, conn)
+			hop--
+			continue
+		}
+		c.report(vu, base, hrq, res, conn)
 		if res.Error != "" || location == "" || hop >= rq.redirects {
 			return res
 		}
@@ -78,7 +93,31 @@ func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
 			body, hasBody = nil, false
 		}
 		u = next
+		auth = authState{} // a new URL challenges anew
 	}
+}
+
+// forHop returns the request as sent to u: rq itself unless cookies or an
+// auth answer change its header, so requests without them cost nothing.
+func (rq *request) forHop(u *url.URL, auth *authState) *request {
+	cookie := ""
+	if rq.jar != nil || len(rq.cookies) > 0 {
+		cookie = cookieHeader(rq.jar, rq.cookies, u, rq.header.Get("Cookie"))
+	}
+	authz := auth.header
+	if cookie == "" && authz == "" {
+		return rq
+	}
+	h := rq.header.Clone()
+	if cookie != "" {
+		h["Cookie"] = []string{cookie}
+	}
+	if authz != "" {
+		h["Authorization"] = []string{authz}
+	}
+	hop := *rq
+	hop.header = h
+	return &hop
 }
 
 // report pushes one hop's samples, unless the VU is being stopped (the
@@ -323,30 +362,4 @@ func needsBody(src []ext.PodSource) bool {
 		}
 	}
 	return false
-}
-
-func decompress(encoding string, data []byte) ([]byte, error) {
-	var r io.Reader
-	var err error
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return data, nil
-	case "gzip", "x-gzip":
-		r, err = gzip.NewReader(bytes.NewReader(data))
-	case "deflate":
-		// HTTP's deflate is zlib-wrapped; some servers send it raw.
-		if r, err = zlib.NewReader(bytes.NewReader(data)); err != nil {
-			r, err = flate.NewReader(bytes.NewReader(data)), nil
-		}
-	default:
-		return data, nil // br, zstd: left as received
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errDecompress, encoding, err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errDecompress, encoding, err)
-	}
-	return out, nil
 }
