@@ -3,11 +3,13 @@ package ext
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/tidwall/gjson"
 )
 
 var responseKeys = []string{"status", "status_text", "proto", "headers", "body", "timings", "remote_ip",
@@ -17,6 +19,7 @@ type responseObject struct {
 	rt     *goja.Runtime
 	r      *HTTPResult
 	extras []ResponseExtra       // module-specific properties, after k6's
+	more   ResponseExtras        // more module-specific properties (nil: none)
 	cache  map[string]goja.Value // built or script-set properties
 	gone   map[string]bool       // deleted by the script
 	extra  []string              // keys the script added, in order
@@ -47,6 +50,21 @@ type ResponseExtra struct {
 // after k6's in key order.
 func NewResponseObjectWith(rt *goja.Runtime, r *HTTPResult, extras ...ResponseExtra) *goja.Object {
 	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, extras: extras})
+}
+
+// ResponseExtras is a module's own response properties, shared by all the
+// responses of a VU: unlike ResponseExtra it costs no allocation per
+// response, which matters on a load generator's hot path. BuildExtra runs
+// on first read of one of ExtraKeys and returns nil for unknown keys.
+type ResponseExtras interface {
+	ExtraKeys() []string
+	BuildExtra(key string, r *HTTPResult) goja.Value
+}
+
+// NewResponseObjectExtras is NewResponseObject plus the properties of x,
+// listed after k6's in key order.
+func NewResponseObjectExtras(rt *goja.Runtime, r *HTTPResult, x ResponseExtras) *goja.Object {
+	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, more: x})
 }
 
 func (o *responseObject) Get(key string) goja.Value {
@@ -111,25 +129,41 @@ func (o *responseObject) Get(key string) goja.Value {
 	case "json":
 		body := r.Body
 		v = rt.ToValue(func(call goja.FunctionCall) goja.Value {
+			if sel := call.Argument(0); !goja.IsUndefined(sel) && !goja.IsNull(sel) {
+				// k6's selectors are gjson paths ("items.#.id",
+				// "items.#(id==2).name"): gjson evaluates them on the
+				// raw body, and only the selected part is decoded.
+				if !gjson.ValidBytes(body) {
+					var doc any
+					err := json.Unmarshal(body, &doc)
+					panic(syntaxError(rt, "response body is not JSON: "+fmt.Sprint(err)))
+				}
+				res := gjson.GetBytes(body, sel.String())
+				if !res.Exists() {
+					return goja.Undefined()
+				}
+				var x any
+				if err := json.Unmarshal([]byte(res.Raw), &x); err != nil {
+					return rt.ToValue(res.Value())
+				}
+				return rt.ToValue(x)
+			}
 			var doc any
 			if err := json.Unmarshal(body, &doc); err != nil {
 				panic(syntaxError(rt, "response body is not JSON: "+err.Error()))
-			}
-			if sel := call.Argument(0); !goja.IsUndefined(sel) && !goja.IsNull(sel) {
-				x, ok := SelectJSON(doc, sel.String())
-				if !ok {
-					return goja.Undefined()
-				}
-				return rt.ToValue(x)
 			}
 			return rt.ToValue(doc)
 		})
 	default:
 		x := o.extraOf(key)
-		if x == nil {
+		if x != nil {
+			v = x.Build()
+		} else if o.more != nil {
+			v = o.more.BuildExtra(key, r)
+		}
+		if v == nil {
 			return nil
 		}
-		v = x.Build()
 	}
 	if o.cache == nil {
 		o.cache = make(map[string]goja.Value, 4)
@@ -142,7 +176,7 @@ func (o *responseObject) Set(key string, val goja.Value) bool {
 	if o.cache == nil {
 		o.cache = make(map[string]goja.Value, 4)
 	}
-	if _, known := o.cache[key]; !known && !isResponseKey(key) && o.extraOf(key) == nil {
+	if _, known := o.cache[key]; !known && !isResponseKey(key) && o.extraOf(key) == nil && !o.isMore(key) {
 		o.extra = append(o.extra, key)
 	}
 	o.cache[key] = val
@@ -179,7 +213,27 @@ func (o *responseObject) Keys() []string {
 			keys = append(keys, x.Key)
 		}
 	}
+	if o.more != nil {
+		for _, k := range o.more.ExtraKeys() {
+			if !o.gone[k] {
+				keys = append(keys, k)
+			}
+		}
+	}
 	return append(keys, o.extra...)
+}
+
+// isMore reports whether key is one of the ResponseExtras' keys.
+func (o *responseObject) isMore(key string) bool {
+	if o.more == nil {
+		return false
+	}
+	for _, k := range o.more.ExtraKeys() {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
 
 // extraOf returns the module property called key, or nil.

@@ -181,7 +181,7 @@ func (in *instance) response(res *ext.HTTPResult) goja.Value {
 	if in.cfg != nil && in.cfg.Throw && res.Error != "" {
 		in.throw(fmt.Errorf("%s %s: %s (error_code %d)", res.Method, res.URL, res.Error, res.ErrorCode))
 	}
-	return ext.NewResponseObject(in.vu.Runtime(), res)
+	return ext.NewResponseObjectExtras(in.vu.Runtime(), res, in)
 }
 
 func (in *instance) expectedStatuses(call goja.FunctionCall) goja.Value {
