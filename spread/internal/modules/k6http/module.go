@@ -95,6 +95,7 @@ func (in *instance) Exports() ext.Exports {
 			return in.single(strings.ToUpper(m.String()), call.Argument(1), call.Argument(2), call.Argument(3))
 		},
 		"batch":               in.batch,
+		"asyncRequest":        in.asyncRequest,
 		"file":                in.file,
 		"cookieJar":           in.cookieJarFn,
 		"CookieJar":           in.cookieJarCtor,
@@ -178,8 +179,8 @@ func (in *instance) run(cli *client, rq *parsed) *ext.HTTPResult {
 // response turns a result into the JS response object, throwing instead
 // when the throw option is on and the request failed.
 func (in *instance) response(res *ext.HTTPResult) goja.Value {
-	if in.cfg != nil && in.cfg.Throw && res.Error != "" {
-		in.throw(fmt.Errorf("%s %s: %s (error_code %d)", res.Method, res.URL, res.Error, res.ErrorCode))
+	if err := in.thrown(res); err != nil {
+		in.throw(err)
 	}
 	return ext.NewResponseObjectExtras(in.vu.Runtime(), res, in)
 }
