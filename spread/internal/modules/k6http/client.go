@@ -19,6 +19,7 @@ type client struct {
 	cfg       *config
 	transport *http.Transport
 	dialer    net.Dialer
+	resolver  *resolver // the test's shared dns cache
 
 	// Bytes of connections that closed before a request claimed them
 	// (failed TLS handshakes, server-closed idle connections).
@@ -57,15 +58,24 @@ func (c *client) sawHost(host string) {
 	c.mu.Unlock()
 }
 
-func newClient(cfg *config) *client {
-	c := &client{cfg: cfg, conns: map[*countingConn]struct{}{}}
+// newClient builds a VU's client; vuID (1-based) picks its localIPs
+// source address in turn.
+func newClient(cfg *config, vuID uint64) *client {
+	c := &client{cfg: cfg, conns: map[*countingConn]struct{}{}, resolver: sharedResolver(cfg.DNS)}
 	c.h1.maxIdle = max(cfg.Batch, cfg.BatchPerHost, 1)
 	c.dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	if n := uint64(len(cfg.LocalIPs)); n > 0 && vuID > 0 {
+		c.dialer.LocalAddr = &net.TCPAddr{IP: cfg.LocalIPs[(vuID-1)%n].AsSlice()}
+	}
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: cfg.InsecureSkipTLSVerify, //nolint:gosec // the user asked for it (k6's insecureSkipTLSVerify)
 		MinVersion:         cfg.TLSMin,
 		MaxVersion:         cfg.TLSMax,
 		RootCAs:            cfg.RootCAs,
+		CipherSuites:       cfg.CipherSuites,
+	}
+	if len(cfg.ClientCerts) > 0 {
+		tlsConf.GetClientCertificate = clientCertFor(cfg.ClientCerts)
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -90,7 +100,11 @@ func newClient(cfg *config) *client {
 // dial opens a TCP connection (after the hosts option) wrapped so the bytes
 // it carries are counted.
 func (c *client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := c.dialer.DialContext(ctx, network, c.cfg.resolveHost(addr))
+	to, err := c.dialAddr(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.dialer.DialContext(ctx, network, to)
 	if err != nil {
 		return nil, err
 	}

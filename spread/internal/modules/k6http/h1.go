@@ -201,7 +201,17 @@ func (c *client) dialDeadline(addr string, deadline time.Time) (*countingConn, t
 		mu.Unlock()
 		return nil
 	}
-	nc, err := d.Dial("tcp", c.cfg.resolveHost(addr))
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	to, err := c.dialAddr(ctx, addr)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	nc, err := d.DialContext(ctx, "tcp", to)
 	mu.Lock()
 	start := connectStart
 	mu.Unlock()

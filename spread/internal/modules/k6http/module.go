@@ -128,7 +128,7 @@ func (in *instance) ready(fn string) *client {
 				ua = *in.cfg.UserAgent // "" sends no User-Agent, as in k6
 			}
 			in.baseHeader = http.Header{"User-Agent": {ua}}
-			in.cli = newClient(in.cfg)
+			in.cli = newClient(in.cfg, in.vu.State().VUID)
 			context.AfterFunc(in.vu.Context(), in.cli.close)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type config struct {
 	RootCAs               *x509.CertPool // nil: system pool
 	Hosts                 map[string]string
 	PodFrom               []ext.PodSource
+	DNS                   dnsConfig
+	LocalIPs              []netip.Addr
+	CipherSuites          []uint16             // nil: Go's defaults
+	ClientCerts           []clientCert         // tlsAuth
 }
 
 // tlsVersions are k6's spellings of TLS versions.
@@ -116,6 +121,16 @@ func loadConfig(o ext.Options, getenv func(string) string) (*config, error) {
 		return nil, err
 	}
 	if _, err := o.Decode("hosts", &c.Hosts); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.DNS, err = parseDNS(o["dns"]); err != nil {
+		return nil, err
+	}
+	if c.LocalIPs, err = parseLocalIPs(o["localIPs"]); err != nil {
+		return nil, err
+	}
+	if err := decodeTLSAuth(o, c); err != nil {
 		return nil, err
 	}
 	var podFrom string

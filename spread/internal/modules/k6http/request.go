@@ -181,10 +181,10 @@ func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *reques
 		conn, location := c.h1RoundTrip(deadline, rq, res, method, u, body)
 		return res, conn, location
 	}
-	ctx := vuCtx
+	ctx := c.withTLSHost(vuCtx, u.Hostname())
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(vuCtx, deadline, errRequestTimeout)
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errRequestTimeout)
 		defer cancel()
 	}
 	// A tracer per request: a dial the request started may outlive it
