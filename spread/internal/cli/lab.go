@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"spread.dev/spread/internal/lab"
+	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/netns"
 )
 
@@ -32,6 +34,7 @@ func newLabCommand() *cobra.Command {
 		envs                     []string
 		cleanup, cleanupAll      bool
 		udpTimeout, streamTimout time.Duration
+		podCPU, podMemory        string
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [flags] SCRIPT [-- spread-run-flags]",
@@ -71,10 +74,28 @@ Examples:
 				for _, n := range removed {
 					fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed namespace", n)
 				}
-				if len(removed) == 0 && err == nil {
+				groups, cerr := cgroup.Sweep(cleanupAll)
+				for _, g := range groups {
+					fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed cgroup", g)
+				}
+				if len(removed)+len(groups) == 0 && err == nil && cerr == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "lab: nothing to clean up")
 				}
-				return err
+				return errors.Join(err, cerr)
+			}
+			if podCPU != "" {
+				m, err := cgroup.ParseCPU(podCPU)
+				if err != nil {
+					return fmt.Errorf("lab: --pod-cpu: %w", err)
+				}
+				cfg.PodLimits.MilliCPU = m
+			}
+			if podMemory != "" {
+				b, err := cgroup.ParseMemory(podMemory)
+				if err != nil {
+					return fmt.Errorf("lab: --pod-memory: %w", err)
+				}
+				cfg.PodLimits.MemoryBytes = b
 			}
 			script, runArgs, err := splitLabArgs(cmd, args)
 			if err != nil {
@@ -152,8 +173,10 @@ Examples:
 	f.StringVar(&cfg.ReadinessPath, "readiness-path", "/readyz", "readiness probe path on the pod's HTTP port")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 30*time.Second, "termination grace period of a stopping pod before SIGKILL")
 	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")
-	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces of labs that are no longer running, then exit")
-	f.BoolVar(&cleanupAll, "cleanup-all", false, "remove every spread-lab-* namespace, even of running labs, then exit")
+	f.StringVar(&podCPU, "pod-cpu", "", "each pod's CPU limit as in resources.limits.cpu (e.g. 250m): a CFS quota in the pod's cgroup (root)")
+	f.StringVar(&podMemory, "pod-memory", "", "each pod's memory limit as in resources.limits.memory (e.g. 256Mi): the pod's cgroup memory limit, OOM-killed above it (root)")
+	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces and cgroups of labs that are no longer running, then exit")
+	f.BoolVar(&cleanupAll, "cleanup-all", false, "remove every spread-lab-* namespace and cgroup, even of running labs, then exit")
 	return cmd
 }
 

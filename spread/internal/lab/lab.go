@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/netns"
 	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/userspace"
 )
@@ -61,6 +63,14 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Progress receives one line per lab event (nil = Stderr).
 	Progress io.Writer
+
+	// PodLimits are every pod's resources.limits (CPU quota, memory limit),
+	// applied with cgroups; zero = unlimited. Pods get a cgroup (for their
+	// CPU time) whenever the lab runs as root, limits or not.
+	PodLimits cgroup.Limits
+	// SampleEvery is how often each pod's counters are sampled for
+	// events.json (0 = 1s).
+	SampleEvery time.Duration
 }
 
 // Event kinds of Config.Events.
@@ -84,13 +94,18 @@ type Result struct {
 	ProxyReason string    `json:"proxy_reason"`
 	Start       time.Time `json:"start"` // when the script started
 	// Targets are the env values the script received (TARGET_HTTP, ...).
-	Targets     map[string]string `json:"targets"`
-	Events      []RecordedEvent   `json:"events"`
-	Pods        []PodInfo         `json:"pods"`
-	ExitCode    int               `json:"exit_code"`
-	SamplesFile string            `json:"samples_file"`
-	SummaryFile string            `json:"summary_file"`
-	EventsFile  string            `json:"events_file"`
+	Targets map[string]string `json:"targets"`
+	Events  []RecordedEvent   `json:"events"`
+	// Cgroups says which cgroup hierarchy held the pods ("" = none, and why).
+	Cgroups string `json:"cgroups"`
+	// Pods lists the pods in start order; PodStats has, per pod name, what
+	// the servers did, measured on the server side (events.json "pods").
+	Pods        []PodInfo           `json:"pod_list"`
+	PodStats    map[string]PodStats `json:"pods"`
+	ExitCode    int                 `json:"exit_code"`
+	SamplesFile string              `json:"samples_file"`
+	SummaryFile string              `json:"summary_file"`
+	EventsFile  string              `json:"events_file"`
 }
 
 // RecordedEvent is one thing that happened, At relative to Result.Start
@@ -171,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := l.prepareFiles(ctx); err != nil {
 		return res, err
 	}
+	if err := l.setupCgroups(); err != nil {
+		return res, err
+	}
 	res.Targets = l.svc.targets()
 	res.Targets["CA_CERT"] = l.caFile
 
@@ -237,6 +255,12 @@ func (c *Config) defaults() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 60 * time.Second
 	}
+	if c.SampleEvery <= 0 {
+		c.SampleEvery = time.Second
+	}
+	if c.PodLimits.MilliCPU < 0 || c.PodLimits.MemoryBytes < 0 {
+		return fmt.Errorf("lab: negative pod limits %+v", c.PodLimits)
+	}
 	if c.Spread == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -302,10 +326,14 @@ func (l *lab) runScript(ctx context.Context) error {
 	l.record("script-started", "", cfg.Script)
 
 	tlCtx, stopTimeline := context.WithCancel(ctx)
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
 		l.playTimeline(tlCtx)
+	}()
+	go func() {
+		defer l.wg.Done()
+		l.sampleLoop(tlCtx, cfg.SampleEvery)
 	}()
 
 	done := make(chan error, 1)
@@ -369,6 +397,8 @@ type lab struct {
 	res *Result
 	svc service
 
+	cg *cgroup.Lab // nil without cgroups
+
 	caFile, certFile, keyFile, quicKeys string
 	echoServer                          string
 	scriptPgid                          int
@@ -426,7 +456,41 @@ func (l *lab) finish() {
 		l.res.Events = append(l.res.Events, e)
 	}
 	l.res.Pods = l.res.Pods[:0]
+	l.res.PodStats = map[string]PodStats{}
 	for _, p := range l.podList {
 		l.res.Pods = append(l.res.Pods, p.info)
+		st := p.stats
+		if st.OverTime == nil {
+			st.OverTime = []PodSample{}
+		}
+		l.res.PodStats[p.info.Name] = st
 	}
+}
+
+// setupCgroups makes the lab's parent cgroup when it can (root and a
+// hierarchy with cpu and memory), and insists when limits were asked for.
+func (l *lab) setupCgroups() error {
+	limited := l.cfg.PodLimits != (cgroup.Limits{})
+	version, why := cgroup.Version()
+	if os.Geteuid() != 0 {
+		version, why = "", "not root"
+	}
+	if version == "" {
+		l.res.Cgroups = "none: " + why
+		if limited {
+			return fmt.Errorf("lab: --pod-cpu/--pod-memory need cgroups: %s", why)
+		}
+		return nil
+	}
+	cg, err := cgroup.NewLab(netns.NewName(""))
+	if err != nil {
+		if limited {
+			return fmt.Errorf("lab: --pod-cpu/--pod-memory: %w", err)
+		}
+		l.res.Cgroups = "none: " + err.Error()
+		return nil
+	}
+	l.cg = cg
+	l.res.Cgroups = version
+	return nil
 }

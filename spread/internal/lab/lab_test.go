@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/netns"
 )
 
@@ -183,6 +184,7 @@ func checkSpread(t *testing.T, hits map[string][]hit, pods []string) {
 func TestUserspaceSpreadsAndPins(t *testing.T) {
 	res, hits := runPlan(t, ModeUserspace, 3, nil, spreadPlan)
 	checkSpread(t, hits, []string{"echo-server-1", "echo-server-2", "echo-server-3"})
+	checkPodStats(t, res, 122, 90)
 	if res.Proxy != ModeUserspace || !strings.HasPrefix(res.Targets["TARGET_HTTP"], "http://127.0.0.1:") {
 		t.Errorf("result: proxy %s targets %v", res.Proxy, res.Targets)
 	}
@@ -197,6 +199,7 @@ func TestIPTablesSpreadsAndPins(t *testing.T) {
 		c.ConntrackUDPTimeout, c.ConntrackUDPStreamTimeout = 7*time.Second, 11*time.Second
 	})
 	checkSpread(t, hits, []string{"echo-server-1", "echo-server-2", "echo-server-3"})
+	checkPodStats(t, res, 122, 90)
 	// The per-run conntrack timeouts hold inside the namespace, not on the host.
 	if got := hits["udp-timeout"][0].Pod + "/" + hits["stream-timeout"][0].Pod; got != "7/11" {
 		t.Errorf("conntrack udp timeouts in the namespace: %s, want 7/11", got)
@@ -313,6 +316,7 @@ func TestNFTablesSpreadsPinsScalesAndKills(t *testing.T) {
 	t.Run("spread", func(t *testing.T) {
 		res, hits := runPlan(t, ModeNFTables, 3, nil, spreadPlan)
 		checkSpread(t, hits, []string{"echo-server-1", "echo-server-2", "echo-server-3"})
+		checkPodStats(t, res, 122, 90)
 		if res.Proxy != ModeNFTables || res.Targets["TARGET_HTTP"] != "http://10.96.0.10:80" {
 			t.Errorf("proxy %s targets %v", res.Proxy, res.Targets)
 		}
@@ -596,6 +600,113 @@ func TestUserspaceRoundRobin(t *testing.T) {
 	if _, err := Run(context.Background(), Config{Proxy: ModeIPTables, Scheduler: "lc", Script: "x"}); err == nil || !strings.Contains(err.Error(), "--proxy userspace") {
 		if os.Geteuid() == 0 {
 			t.Errorf("lc with iptables: %v", err)
+		}
+	}
+}
+
+// checkPodStats reads events.json's "pods" object: server-side requests
+// (from /metrics), new flows (from the Service's own counters: 60 + 60 new
+// flows, one keep-alive connection, one reused UDP socket) and, as root,
+// CPU seconds from each pod's cgroup, with samples over time.
+func checkPodStats(t *testing.T, res *Result, wantFlows int64, wantRequests float64) {
+	t.Helper()
+	raw, err := os.ReadFile(res.EventsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Cgroups string              `json:"cgroups"`
+		Pods    map[string]PodStats `json:"pods"`
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	var flows int64
+	var reqs float64
+	for name, p := range got.Pods {
+		if p.NewFlows == nil || p.Requests == nil || p.RequestsSource != "metrics" {
+			t.Fatalf("pod %s: stats incomplete: %+v", name, p)
+		}
+		flows += *p.NewFlows
+		reqs += *p.Requests
+		if os.Geteuid() == 0 && got.Cgroups != "" && !strings.HasPrefix(got.Cgroups, "none") {
+			if p.CPUSeconds == nil || *p.CPUSeconds <= 0 {
+				t.Errorf("pod %s: no CPU time from its cgroup (%s): %+v", name, got.Cgroups, p)
+			}
+		}
+		if len(p.OverTime) == 0 {
+			t.Errorf("pod %s: no samples over time", name)
+		}
+	}
+	if flows != wantFlows || reqs != wantRequests {
+		t.Errorf("server side: %d new flows, %.0f requests; want %d and %.0f (%s)", flows, reqs, wantFlows, wantRequests, raw)
+	}
+}
+
+// TestSIGKILLThenSweep kills a running lab with SIGKILL (no cleanup runs),
+// then sweeps as `spread lab --cleanup` does: its node, pod and client
+// namespaces and its cgroups go, and no pod process survives.
+func TestSIGKILLThenSweep(t *testing.T) {
+	requireIPTables(t)
+	labpod, fakespread, labrun := bins(t)
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.json")
+	os.WriteFile(planFile, []byte(`{"a":[{"do":"tcp-new","n":1000,"every":"20ms"}]}`), 0o644)
+	cmd := exec.Command(labrun, fakespread, podTemplate(labpod), planFile, filepath.Join(dir, "out"), ModeIPTables)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "script-started") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("script never started:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	prefix := netns.Prefix + strconv.Itoa(cmd.Process.Pid) + "-"
+	mine := func() []string {
+		names, _ := netns.List()
+		var out []string
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	if n := len(mine()); n < 3 {
+		t.Fatalf("want node + 2 pod namespaces while running, got %v", mine())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := netns.Sweep(false); err != nil {
+		t.Error(err)
+	}
+	removed, err := cgroup.Sweep(false)
+	if err != nil {
+		t.Error(err)
+	}
+	if left := mine(); len(left) > 0 {
+		t.Errorf("namespaces left after the sweep: %v", left)
+	}
+	if v, _ := cgroup.Version(); v != "" && len(removed) == 0 {
+		t.Error("no cgroup of the killed lab swept")
+	}
+	for _, g := range removed {
+		if _, err := os.Stat(g); err == nil {
+			t.Errorf("cgroup %s left", g)
+		}
+	}
+	if out, _ := exec.Command("pgrep", "-f", "labpod --name").Output(); len(strings.TrimSpace(string(out))) > 0 {
+		// Other tests' pods may run in parallel packages; only ours matter.
+		for _, pid := range strings.Fields(string(out)) {
+			b, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			if strings.Contains(string(b), binDir) {
+				t.Errorf("pod process %s survived: %s", pid, b)
+			}
 		}
 	}
 }

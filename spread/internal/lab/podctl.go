@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/pods"
 )
 
@@ -25,6 +26,10 @@ type podState struct {
 	readyCh  chan struct{}
 	readyOne sync.Once
 	logFile  *os.File
+	cg       *cgroup.Pod // nil without cgroups
+	logs     *logCounter
+	stats    PodStats
+	scraped  bool // /metrics answered at least once
 }
 
 // startPod launches one more pod and its readiness prober.
@@ -52,17 +57,33 @@ func (l *lab) startPod() (*podState, error) {
 	} else {
 		argv = pods.EchoServerArgs(l.echoServer, spec, l.cfg.PodArgs)
 	}
-	logFile, err := os.Create(filepath.Join(l.cfg.OutDir, "pods", name+".log"))
+	logPath := filepath.Join(l.cfg.OutDir, "pods", name+".log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("lab: pod log: %w", err)
 	}
-	p, err := pods.Start(spec, l.svc.wrapPod(name, argv), nil, logFile)
+	argv = l.svc.wrapPod(name, argv)
+	var pcg *cgroup.Pod
+	if l.cg != nil {
+		// Outermost, so the namespace tools and the pod itself all run
+		// inside the pod's cgroup from their first instruction.
+		pcg, err = l.cg.NewPod(name, l.cfg.PodLimits)
+		if err != nil {
+			logFile.Close()
+			return nil, fmt.Errorf("lab: pod %s: %w", name, err)
+		}
+		argv = pcg.Wrap(argv)
+	}
+	p, err := pods.Start(spec, argv, nil, logFile)
 	if err != nil {
 		logFile.Close()
+		if pcg != nil {
+			_ = pcg.Delete()
+		}
 		return nil, err
 	}
-	ps := &podState{pod: p, logFile: logFile, readyCh: make(chan struct{}),
-		info: PodInfo{Name: name, Address: spec.IP, Started: p.Started}}
+	ps := &podState{pod: p, logFile: logFile, readyCh: make(chan struct{}), cg: pcg, logs: &logCounter{path: logPath},
+		info: PodInfo{Name: name, Address: spec.IP, Started: p.Started}, stats: PodStats{Address: spec.IP}}
 	l.mu.Lock()
 	l.podList = append(l.podList, ps)
 	l.podsByName[name] = ps
@@ -84,6 +105,13 @@ func (l *lab) watchPod(ps *podState) {
 	for {
 		select {
 		case <-ps.pod.Done():
+			// Last counters while its cgroup still holds its CPU time.
+			l.finalSample(ps)
+			if ps.cg != nil {
+				if err := ps.cg.Delete(); err != nil {
+					l.record("error", ps.info.Name, "remove pod cgroup: "+err.Error())
+				}
+			}
 			// The pod is gone: so is its address (its network namespace).
 			if err := l.svc.podGone(ps.info.Name); err != nil {
 				l.record("error", ps.info.Name, "remove pod network: "+err.Error())
@@ -245,6 +273,7 @@ func (l *lab) scrape(ps *podState) {
 	l.mu.Lock()
 	ps.info.ServerRequests = c.Requests
 	ps.info.ServerConnections = c.Connections
+	ps.scraped = true
 	l.mu.Unlock()
 }
 
@@ -313,10 +342,19 @@ func (l *lab) cleanup() error {
 		_ = syscall.Kill(-l.scriptPgid, syscall.SIGKILL)
 	}
 	l.wg.Wait()
+	var errs []error
 	if l.svc != nil {
 		if err := l.svc.close(); err != nil {
-			return fmt.Errorf("lab: cleanup: %w", err)
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 		}
+	}
+	if l.cg != nil {
+		if err := l.cg.Delete(); err != nil {
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	l.record("lab-stopped", "", "")
 	return nil

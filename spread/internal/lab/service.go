@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ type service interface {
 	nextSpec(name string) (pods.Spec, error)
 	wrapPod(name string, argv []string) []string
 	podGone(name string) error
+	// newFlows is how many flows (TCP connections, UDP 5-tuples) the
+	// Service has sent to each pod so far, by pod name.
+	newFlows(ctx context.Context) (map[string]int64, error)
 	httpClient() *http.Client
 	setEndpoints(ctx context.Context, ready []pods.Spec, removed []pods.Spec) error
 	targets() map[string]string
@@ -139,6 +143,10 @@ type nodeService struct {
 
 	podMu sync.Mutex
 	podNS map[string]*netns.NS // by pod name
+
+	flowMu   sync.Mutex
+	ipToPod  map[string]string // pod IP -> pod name
+	flowBase map[string]int64  // by pod IP: counted before the last rule replacement
 }
 
 // Node-side names of the pod network.
@@ -148,7 +156,8 @@ const (
 )
 
 func newNodeService(ctx context.Context, cfg Config, mode string) (_ *nodeService, err error) {
-	s := &nodeService{mode: mode, svc: LabService(), nextIP: 2, podNS: map[string]*netns.NS{}}
+	s := &nodeService{mode: mode, svc: LabService(), nextIP: 2, podNS: map[string]*netns.NS{},
+		ipToPod: map[string]string{}, flowBase: map[string]int64{}}
 	s.ns, err = netns.Create(ctx, netns.NewName(""))
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -257,6 +266,9 @@ func (s *nodeService) nextSpec(name string) (pods.Spec, error) {
 	s.podMu.Lock()
 	s.podNS[name] = pns
 	s.podMu.Unlock()
+	s.flowMu.Lock()
+	s.ipToPod[ip] = name
+	s.flowMu.Unlock()
 	return pods.Spec{Name: name, IP: ip, HTTPPort: podHTTPPort, HTTPSPort: podHTTPSPort, H3Port: podHTTPSPort, MetricsPort: podMetricsPort}, nil
 }
 
@@ -277,7 +289,26 @@ func (s *nodeService) podGone(name string) error {
 	if pns == nil {
 		return nil
 	}
-	return pns.Delete()
+	// Deleting a namespace tears its devices down asynchronously, and until
+	// then the pod's kernel would still reset connections: unplug the veth
+	// first (that is synchronous and takes both ends with it).
+	s.flowMu.Lock()
+	veth := ""
+	for ip, n := range s.ipToPod {
+		if n == name {
+			veth = "veth" + strings.TrimPrefix(ip, podIPPrefix)
+		}
+	}
+	s.flowMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if veth != "" {
+		if err := s.ns.IP(ctx, "link del "+veth); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(append(errs, pns.Delete())...)
 }
 
 func (s *nodeService) httpClient() *http.Client { return s.hc }
@@ -287,9 +318,17 @@ func (s *nodeService) setEndpoints(ctx context.Context, ready []pods.Spec, remov
 	for i, p := range ready {
 		ips[i] = p.IP
 	}
+	// Replacing the rules resets their counters: bank them first.
+	s.flowMu.Lock()
+	defer s.flowMu.Unlock()
+	if now, err := s.readCounters(ctx); err == nil {
+		for ip, n := range now {
+			s.flowBase[ip] += n
+		}
+	}
 	switch s.mode {
 	case ModeNFTables:
-		text, err := kubeproxy.NFTRules(s.svc, ips, kubeproxy.NFTOptions{ServiceCIDR: ServiceCIDR, NodePortIPs: s.nodePortIPs()})
+		text, err := kubeproxy.NFTRules(s.svc, ips, kubeproxy.NFTOptions{ServiceCIDR: ServiceCIDR, NodePortIPs: s.nodePortIPs(), Counters: true})
 		if err != nil {
 			return fmt.Errorf("lab: rules: %w", err)
 		}
@@ -326,6 +365,50 @@ func (s *nodeService) setEndpoints(ctx context.Context, ready []pods.Spec, remov
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Counters of the endpoints' DNAT rules: the nat table sees only the first
+// packet of a connection (or UDP 5-tuple), so packets = new flows.
+var (
+	iptCounterRe = regexp.MustCompile(`(?m)^\[(\d+):\d+\] -A KUBE-SEP-\S+ .*-j DNAT --to-destination ([0-9.]+):\d+`)
+	nftCounterRe = regexp.MustCompile(`counter packets (\d+) bytes \d+ dnat to ([0-9.]+):\d+`)
+)
+
+// readCounters returns the new-flow counts of the rules now loaded, by
+// endpoint IP.
+func (s *nodeService) readCounters(ctx context.Context) (map[string]int64, error) {
+	var out []byte
+	var err error
+	re := iptCounterRe
+	if s.mode == ModeNFTables {
+		re = nftCounterRe
+		out, err = s.ns.Output(ctx, "nft", "list", "table", "ip", kubeproxy.NFTTable)
+	} else {
+		out, err = s.ns.Output(ctx, "iptables-save", "-c", "-t", "nat")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab: rule counters: %w", err)
+	}
+	m := map[string]int64{}
+	for _, sub := range re.FindAllStringSubmatch(string(out), -1) {
+		n, _ := strconv.ParseInt(sub[1], 10, 64)
+		m[sub[2]] += n
+	}
+	return m, nil
+}
+
+func (s *nodeService) newFlows(ctx context.Context) (map[string]int64, error) {
+	s.flowMu.Lock()
+	defer s.flowMu.Unlock()
+	now, err := s.readCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for ip, name := range s.ipToPod {
+		out[name] = s.flowBase[ip] + now[ip]
+	}
+	return out, nil
 }
 
 // nodePortIPs are the node addresses that accept NodePort traffic.
@@ -436,6 +519,10 @@ func (s *userspaceService) nextSpec(name string) (pods.Spec, error) {
 func (s *userspaceService) wrapPod(_ string, argv []string) []string { return argv }
 
 func (s *userspaceService) podGone(string) error { return nil }
+
+func (s *userspaceService) newFlows(context.Context) (map[string]int64, error) {
+	return s.proxy.NewFlows(), nil
+}
 
 func (s *userspaceService) httpClient() *http.Client { return s.hc }
 

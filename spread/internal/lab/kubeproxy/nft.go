@@ -58,6 +58,9 @@ func NFTEndpointChain(base, ip string, port int) string {
 type NFTOptions struct {
 	ServiceCIDR string   // drop traffic to unallocated ClusterIPs in it ("" = no rule)
 	NodePortIPs []string // node addresses that accept NodePort traffic
+	// Counters adds a `counter` to each endpoint's dnat rule (kube-proxy
+	// has none): the lab reads new flows per endpoint from it.
+	Counters bool
 }
 
 // nftBaseRules is the fixed part: kube-proxy's sets, maps, hook chains and
@@ -130,6 +133,10 @@ func nftBaseRules(o NFTOptions) string {
 // NFTServiceRules is the part of the ruleset for one Service whose every
 // port is served by the given endpoint IPs (kube-proxy's per-service output).
 func NFTServiceRules(svc Service, endpointIPs []string) (string, error) {
+	return nftServiceRules(svc, endpointIPs, false)
+}
+
+func nftServiceRules(svc Service, endpointIPs []string, counters bool) (string, error) {
 	if _, err := netip.ParseAddr(svc.ClusterIP); err != nil {
 		return "", fmt.Errorf("kubeproxy: cluster IP %q: %w", svc.ClusterIP, err)
 	}
@@ -187,7 +194,11 @@ func NFTServiceRules(svc Service, endpointIPs []string) (string, error) {
 			ep := NFTEndpointChain(base, ip, p.TargetPort)
 			w("add chain %s %s", t, ep)
 			w("add rule %s %s ip saddr %s jump mark-for-masquerade", t, ep, ip)
-			w("add rule %s %s meta l4proto %s dnat to %s:%d", t, ep, proto, ip, p.TargetPort)
+			counter := ""
+			if counters {
+				counter = "counter "
+			}
+			w("add rule %s %s meta l4proto %s %sdnat to %s:%d", t, ep, proto, counter, ip, p.TargetPort)
 		}
 		w("")
 		w("add element %s cluster-ips { %s }", t, svc.ClusterIP)
@@ -205,7 +216,7 @@ func NFTServiceRules(svc Service, endpointIPs []string) (string, error) {
 // the first run), "delete table", then everything anew. Existing
 // connections keep their endpoint: the DNAT binding lives in conntrack.
 func NFTRules(svc Service, endpointIPs []string, o NFTOptions) (string, error) {
-	rules, err := NFTServiceRules(svc, endpointIPs)
+	rules, err := nftServiceRules(svc, endpointIPs, o.Counters)
 	if err != nil {
 		return "", err
 	}
