@@ -119,6 +119,9 @@ type Params struct {
 	Tags         map[string]string
 	Subprotocols []string
 	Compression  bool // permessage-deflate
+	// BaseTags are the VU's tags at the call (nil: vu.Tags() in Dial);
+	// a module dialling off the VU's goroutine takes them beforehand.
+	BaseTags ext.Tags
 }
 
 // EventKind says what an Event is.
@@ -273,7 +276,11 @@ func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResu
 			res.TLSVersion = tlsVersionName(resp.TLS.Version)
 		}
 	}
-	tags := vu.Tags().Merge(p.Tags)
+	base := p.BaseTags
+	if base == nil {
+		base = vu.Tags()
+	}
+	tags := base.Merge(p.Tags)
 	tags = tags.With("url", rawURL).With("status", strconv.Itoa(res.Status)).With("pod", res.Pod)
 	if c != nil {
 		tags = tags.With("subproto", c.Subprotocol())
@@ -398,6 +405,9 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	go func() { _ = c.c.Close(websocket.StatusCode(code), reason) }()
 }
+
+// Done is closed once the session was dropped (CloseNow) or the VU stopped.
+func (c *Conn) Done() <-chan struct{} { return c.ctx.Done() }
 
 // Closing reports whether Close was called.
 func (c *Conn) Closing() bool { return c.closing.Load() }
