@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -40,6 +41,7 @@ const (
 	ExitInterrupted      = 105
 	ExitScriptException  = 107
 	ExitScriptAborted    = 108
+	ExitMarkedAsFailed   = 110 // test.fail()
 	ExitGenericEngineErr = 103
 )
 
@@ -144,11 +146,10 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 		Options:  ext.Options{},
 		Env:      env,
 		Tags:     ext.Tags{},
-		Push:     func(...ext.Sample) {},
 	}
 	// k6 reads options from a first VU's init; modules created there see
 	// no options yet, so this VU is only used for reading them.
-	first, err := vu.New(ctx, sh, 0, 0)
+	first, err := vu.New(ctx, sh, vu.NopHost{}, 0, 0)
 	if err != nil {
 		return nil, exitErr(ExitScriptException, err)
 	}
@@ -305,10 +306,14 @@ type run struct {
 
 	mu          sync.Mutex
 	abortReason string             // test.abort()
+	failReason  string             // test.fail()
 	thresholdAb bool               // a threshold with abortOnFail failed
 	interrupted bool               // a signal stopped the test
 	hardStop    context.CancelFunc // second signal: cut everything, skip teardown
 	cutIters    context.CancelFunc // test.abort(): cut iterations, teardown still runs
+
+	setupJSON atomic.Pointer[string]    // setup()'s result, for the VUs (vu.Host)
+	testStart atomic.Pointer[time.Time] // when the executors started
 }
 
 func (r *run) run(parent context.Context) (retErr error) {
@@ -356,8 +361,6 @@ func (r *run) run(parent context.Context) (retErr error) {
 		sinks = append(sinks, o.AddSamples)
 	}
 	r.pump = newPump(sinks...)
-	r.sh.Push = r.pump.Push
-	r.sh.Abort = r.abort
 	defer func() {
 		// Outputs last, after every sample went through the pump: on every
 		// path, including errors, so JSON files are complete.
@@ -389,8 +392,7 @@ func (r *run) run(parent context.Context) (retErr error) {
 	stopSignals := r.watchSignals(runCtx)
 	defer stopSignals()
 
-	r.sh.ActiveVUs = r.sched.ActiveVUs
-	r.pool = newPool(runCtx, r.sh, p.Segment)
+	r.pool = newPool(runCtx, r.sh, r, p.Segment)
 	if !cfg.Quiet {
 		r.printHeader()
 	}
@@ -403,7 +405,7 @@ func (r *run) run(parent context.Context) (retErr error) {
 	r.pump.Push(ext.Sample{Metric: p.Registry.Get(ext.MetricVUsMax), Time: time.Now(), Tags: r.sh.Tags, Value: float64(r.pool.Total())})
 
 	// setup() and teardown() run in a VU of their own, as in k6.
-	special, err := vu.New(runCtx, r.sh, 0, 0)
+	special, err := vu.New(runCtx, r.sh, r, 0, 0)
 	if err != nil {
 		return exitErr(ExitScriptException, err)
 	}
@@ -417,10 +419,10 @@ func (r *run) run(parent context.Context) (retErr error) {
 			return exitErr(ExitScriptException, fmt.Errorf("setup() result is not JSON-serialisable: %w", err))
 		}
 	}
-	r.sh.SetupData = func() string { return setupJSON }
+	r.setupJSON.Store(&setupJSON)
 
 	testStart := time.Now()
-	r.sh.SetTestStart(testStart)
+	r.testStart.Store(&testStart)
 	bgCtx, bgStop := context.WithCancel(runCtx)
 	var bg sync.WaitGroup
 	bg.Add(2)
@@ -478,7 +480,7 @@ func (r *run) run(parent context.Context) (retErr error) {
 	endErr := r.endOfTest(special, start, testDuration)
 
 	r.mu.Lock()
-	abortReason, thAbort, interrupted := r.abortReason, r.thresholdAb, r.interrupted
+	abortReason, thAbort, interrupted, failReason := r.abortReason, r.thresholdAb, r.interrupted, r.failReason
 	r.mu.Unlock()
 	switch {
 	case retErr != nil:
@@ -491,6 +493,8 @@ func (r *run) run(parent context.Context) (retErr error) {
 		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed"))
 	case interrupted:
 		return exitErr(ExitInterrupted, errors.New("test interrupted"))
+	case failReason != "":
+		return exitErr(ExitMarkedAsFailed, fmt.Errorf("test marked as failed: %s", failReason))
 	case endErr != nil:
 		return endErr
 	}

@@ -15,8 +15,9 @@ import (
 // none is idle (arrival-rate executors grow up to maxVUs this way).
 type pool struct {
 	ctx context.Context
-	sh  *vu.Shared
-	seg executor.Segment
+	sh   *vu.Shared
+	host vu.Host
+	seg  executor.Segment
 
 	mu     sync.Mutex
 	idle   []*vu.VU
@@ -24,8 +25,8 @@ type pool struct {
 	total  atomic.Int64
 }
 
-func newPool(ctx context.Context, sh *vu.Shared, seg executor.Segment) *pool {
-	return &pool{ctx: ctx, sh: sh, seg: seg}
+func newPool(ctx context.Context, sh *vu.Shared, host vu.Host, seg executor.Segment) *pool {
+	return &pool{ctx: ctx, sh: sh, host: host, seg: seg}
 }
 
 // Get returns an idle VU or initialises a new one.
@@ -59,7 +60,7 @@ func (p *pool) create() (*vu.VU, error) {
 	id := p.nextID
 	p.mu.Unlock()
 	idInTest := uint64(p.seg.Global(int64(id-1))) + 1
-	v, err := vu.New(p.ctx, p.sh, id, idInTest)
+	v, err := vu.New(p.ctx, p.sh, p.host, id, idInTest)
 	if err != nil {
 		return nil, fmt.Errorf("VU %d: %w", id, err)
 	}

@@ -3,6 +3,7 @@ package vu
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"time"
 
 	"github.com/dop251/goja"
@@ -26,17 +27,16 @@ func (v *VU) Context() context.Context {
 	return v.baseCtx
 }
 
-// State is nil in the init context, then the VU's live state.
+// State is nil in the init context, then the VU's live state (built
+// from the running iteration, the one copy of it).
 func (v *VU) State() *ext.State {
-	st := v.state.Load()
-	if st == nil {
+	if !v.started.Load() {
 		return nil
 	}
 	v.mu.Lock()
-	c := *st
-	c.Group = v.group
-	v.mu.Unlock()
-	return &c
+	defer v.mu.Unlock()
+	return &ext.State{VUID: v.id, VUIDInTest: v.idTest, Iteration: v.scenario.VUIterationInScenario,
+		Scenario: v.scenario.Scenario, Group: v.group}
 }
 
 // Tags is the current tag set; callers must not modify it.
@@ -46,8 +46,24 @@ func (v *VU) Tags() ext.Tags {
 	return v.tags
 }
 
-// Push hands samples to the run's sample pump.
-func (v *VU) Push(samples ...ext.Sample) { v.sh.Push(samples...) }
+// Push hands samples to the run's sample pump, with the VU's metadata
+// (exec.vu.metrics.metadata) on those that carry none of their own.
+func (v *VU) Push(samples ...ext.Sample) {
+	v.mu.Lock()
+	meta := v.meta
+	v.mu.Unlock()
+	if len(meta) > 0 {
+		own := make([]ext.Sample, len(samples))
+		copy(own, samples)
+		for i := range own {
+			if own[i].Metadata == nil {
+				own[i].Metadata = meta
+			}
+		}
+		samples = own
+	}
+	v.host.Push(samples...)
+}
 
 // Metrics is the run's metric registry.
 func (v *VU) Metrics() *ext.Registry { return v.sh.Registry }
@@ -87,31 +103,26 @@ type execView struct{ v *VU }
 func (e execView) VUIDInInstance() uint64     { return e.v.id }
 func (e execView) VUIDInTest() uint64         { return e.v.idTest }
 func (e execView) IterationInInstance() int64 { return e.v.iterInst }
-func (e execView) IterationInScenario() int64 { return e.v.scenario.VUIterationInScenario }
-func (e execView) Scenario() builtin.ScenarioInfo {
-	it := e.v.scenario
-	return builtin.ScenarioInfo{Name: it.Scenario, Executor: it.Executor, StartTime: it.ScenarioStart,
-		IterationInInstance: it.IterationInInstance, IterationInTest: it.IterationInTest}
+func (e execView) Iteration() executor.Iteration {
+	e.v.mu.Lock()
+	defer e.v.mu.Unlock()
+	return e.v.scenario
 }
 func (e execView) VUsActive() int64 {
-	if f := e.v.sh.ActiveVUs; f != nil {
-		return f()
+	if n := e.v.host.ActiveVUs(); n >= 0 {
+		return n
 	}
 	return e.v.sh.VUsActive.Load()
 }
 func (e execView) VUsInitialized() int64        { return e.v.sh.VUsInitialized.Load() }
 func (e execView) IterationsCompleted() int64   { return e.v.sh.IterationsCompleted.Load() }
 func (e execView) IterationsInterrupted() int64 { return e.v.sh.IterationsInterrupted.Load() }
-func (e execView) TestStart() time.Time         { return e.v.sh.TestStart() }
+func (e execView) TestStart() time.Time         { return e.v.host.TestStart() }
 func (e execView) Options() map[string]any      { return e.v.sh.OptionsJS }
 func (e execView) VUTags() map[string]string {
 	e.v.mu.Lock()
 	defer e.v.mu.Unlock()
-	out := make(map[string]string, len(e.v.tags))
-	for k, val := range e.v.tags {
-		out[k] = val
-	}
-	return out
+	return maps.Clone(map[string]string(e.v.tags))
 }
 func (e execView) SetVUTag(k, val string) {
 	e.v.mu.Lock()
@@ -123,15 +134,41 @@ func (e execView) SetVUTag(k, val string) {
 	e.v.rebuildTagsLocked()
 	e.v.mu.Unlock()
 }
+func (e execView) VUMetadata() map[string]string {
+	e.v.mu.Lock()
+	defer e.v.mu.Unlock()
+	return maps.Clone(e.v.meta)
+}
+
+// SetVUMetadata replaces the metadata map (samples already pushed keep
+// the one they were given).
+func (e execView) SetVUMetadata(k, val string, del bool) {
+	e.v.mu.Lock()
+	m := maps.Clone(e.v.meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	if del {
+		delete(m, k)
+	} else {
+		m[k] = val
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	e.v.meta = m
+	e.v.mu.Unlock()
+}
 
 // Abort stops the test: the engine is told, and the runtime is
 // interrupted so the script cannot catch it.
 func (e execView) Abort(reason string) {
-	if e.v.sh.Abort != nil {
-		e.v.sh.Abort(reason)
-	}
+	e.v.host.Abort(reason)
 	e.v.rt.Interrupt(&AbortError{Reason: reason})
 }
+
+// Fail marks the test as failed; the script goes on (k6's test.fail()).
+func (e execView) Fail(reason string) { e.v.host.Fail(reason) }
 
 // Call runs the exported function name with args (setup, teardown,
 // handleSummary) in the VU as a full iteration context with scenario tag
@@ -143,8 +180,9 @@ func (v *VU) Call(ctx context.Context, name string, group string, args ...any) (
 	if !ok {
 		return nil, nil
 	}
-	v.state.Store(&ext.State{VUID: v.id, VUIDInTest: v.idTest})
 	v.mu.Lock()
+	v.scenario = executor.Iteration{}
+	v.started.Store(true)
 	v.group = group
 	v.rebuildTagsLocked()
 	v.mu.Unlock()

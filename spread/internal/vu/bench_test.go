@@ -5,15 +5,14 @@ import (
 	"testing"
 
 	"spread.dev/spread/internal/executor"
-	"spread.dev/spread/ext"
 )
 
 // BenchmarkRunIteration is the VU's own cost per iteration of an empty
 // function (samples go nowhere).
 func BenchmarkRunIteration(b *testing.B) {
 	sh := newShared(&testing.T{}, "export default function () {}", &probe{}, &sink{})
-	sh.Push = func(...ext.Sample) {}
-	v, err := New(context.Background(), sh, 1, 1)
+	hostFor(sh).s = &sink{}
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

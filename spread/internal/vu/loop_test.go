@@ -108,7 +108,7 @@ func newAsyncVU(t *testing.T) (*VU, *Shared, *asyncMod, *sink, *syncBuf) {
 	sh.Logger = js.NewLogger(logs, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	v, err := New(ctx, sh, 1, 1)
+	v, err := New(ctx, sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 		v.iterMetric = v.sh.Registry.Get(ext.MetricIterations)
 		v.iterDurMetric = v.sh.Registry.Get(ext.MetricIterationDuration)
 	}
-	v.sh.Push(
+	v.Push(
 		ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1},
 		ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags,
 			Value: float64(end.Sub(start)) / float64(time.Millisecond)},
@@ -103,12 +103,10 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 
 // enterScenario updates state and tags for an iteration of it.
 func (v *VU) enterScenario(it executor.Iteration) {
-	prev := v.state.Load()
-	st := &ext.State{VUID: v.id, VUIDInTest: v.idTest, Iteration: it.VUIterationInScenario, Scenario: it.Scenario}
-	v.state.Store(st)
 	v.mu.Lock()
-	sameScenario := prev != nil && prev.Scenario == it.Scenario && mapID(v.scenario.Tags) == mapID(it.Tags)
+	sameScenario := v.started.Load() && v.scenario.Scenario == it.Scenario && mapID(v.scenario.Tags) == mapID(it.Tags)
 	v.scenario = it
+	v.started.Store(true)
 	v.group = ""
 	if !sameScenario || v.tags == nil {
 		v.rebuildTagsLocked()
@@ -143,10 +141,7 @@ func (v *VU) setupArg() goja.Value {
 	}
 	v.setupLoaded = true
 	v.setupVal = goja.Undefined()
-	if v.sh.SetupData == nil {
-		return v.setupVal
-	}
-	data := v.sh.SetupData()
+	data := v.host.SetupData()
 	if data == "" {
 		return v.setupVal
 	}

@@ -36,7 +36,7 @@ export function fails() {
 		t.Fatal("the program was not compiled for top-level await")
 	}
 	sh.Resolver.Builtins["k6/x/async"] = m
-	v, err := New(context.Background(), sh, 1, 1)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ export function fails() {
 
 	// A rejected top-level await fails the init context.
 	sh = newShared(t, "await Promise.reject(new Error('init nope'));\nexport default function () {}\n", &probe{}, s)
-	_, err = New(context.Background(), sh, 1, 1)
+	_, err = New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err == nil || !strings.Contains(err.Error(), "init nope") || !strings.Contains(err.Error(), "script.js:1:22") {
 		t.Fatalf("want the init error at script.js:1:22, got %v", err)
 	}

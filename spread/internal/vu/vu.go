@@ -21,9 +21,42 @@ import (
 	"spread.dev/spread/internal/js"
 )
 
-// Shared is what every VU of a run shares: the program, the run's
-// options, tags and environment, the sample sink and the counters behind
-// k6/execution.
+// Host is what a VU asks of the run that owns it, at the moment it needs
+// it: the VU gets it at construction (New), so nothing is patched into a
+// VU (or Shared) once VUs exist. Every method must be safe from any
+// goroutine and must not block for long.
+type Host interface {
+	// Push receives every sample.
+	Push(samples ...ext.Sample)
+	// Abort stops the test (test.abort()).
+	Abort(reason string)
+	// Fail marks the test as failed; it goes on (test.fail()).
+	Fail(reason string)
+	// SetupData is setup()'s result as JSON ("" before setup or when it
+	// returned nothing); a VU reads it once, at its first iteration.
+	SetupData() string
+	// ActiveVUs is the executors' count of VUs in scenarios
+	// (instance.vusActive); a negative value means "not known", and the
+	// VUs inside an iteration are counted instead.
+	ActiveVUs() int64
+	// TestStart is when the executors started, or zero.
+	TestStart() time.Time
+}
+
+// NopHost is the host of a VU that runs no test (reading the script's
+// options): samples go nowhere, nothing is aborted.
+type NopHost struct{}
+
+func (NopHost) Push(...ext.Sample)   {}
+func (NopHost) Abort(string)         {}
+func (NopHost) Fail(string)          {}
+func (NopHost) SetupData() string    { return "" }
+func (NopHost) ActiveVUs() int64     { return -1 }
+func (NopHost) TestStart() time.Time { return time.Time{} }
+
+// Shared is what every VU of a run shares, fixed before the first VU is
+// made: the program, the run's options, tags and environment, and the
+// counters behind k6/execution.
 type Shared struct {
 	Program  *js.Program
 	Resolver *js.Resolver
@@ -38,42 +71,19 @@ type Shared struct {
 	Env map[string]string
 	// Tags are the run's tags (options.tags and --tag) on every sample.
 	Tags ext.Tags
-	// Push receives every sample; it must not block for long.
-	Push func(samples ...ext.Sample)
-	// Abort stops the test from test.abort(); it must not block.
-	Abort func(reason string)
-	// SetupData is setup()'s result as JSON ("" before setup or when it
-	// returned nothing); read once per VU at its first iteration.
-	SetupData func() string
-
-	// ActiveVUs, when set, is the executors' count of VUs in scenarios
-	// (instance.vusActive); otherwise VUs inside an iteration are counted.
-	ActiveVUs func() int64
 
 	// Counters of the instance, read by k6/execution.
 	VUsActive             atomic.Int64
 	VUsInitialized        atomic.Int64
 	IterationsCompleted   atomic.Int64
 	IterationsInterrupted atomic.Int64
-	// TestStart is set by the engine when the executors start.
-	testStart atomic.Pointer[time.Time]
-}
-
-// SetTestStart records when the test (the executors) started.
-func (s *Shared) SetTestStart(t time.Time) { s.testStart.Store(&t) }
-
-// TestStart returns when the test started, or zero.
-func (s *Shared) TestStart() time.Time {
-	if t := s.testStart.Load(); t != nil {
-		return *t
-	}
-	return time.Time{}
 }
 
 // VU is one virtual user. Its methods other than Push, Tags, Metrics,
 // Options and the ids are for its owner's goroutine only.
 type VU struct {
 	sh      *Shared
+	host    Host
 	rt      *goja.Runtime
 	id      uint64
 	idTest  uint64
@@ -84,13 +94,17 @@ type VU struct {
 	// read it from their own goroutines.
 	ctx atomic.Pointer[ctxBox]
 
-	// state is nil in the init context; then the live state.
-	state atomic.Pointer[ext.State]
+	// started is false in the init context.
+	started atomic.Bool
 
-	mu          sync.Mutex // guards tags and vuTags (Tags() may be read from module goroutines)
-	tags        ext.Tags
-	vuTags      map[string]string
-	group       string
+	mu     sync.Mutex // guards tags, vuTags, metadata, group, scenario (read from module goroutines)
+	tags   ext.Tags
+	vuTags map[string]string
+	meta   map[string]string // exec.vu.metrics.metadata, on every sample the VU pushes
+	group  string
+	// scenario is the running iteration as the executor handed it: the
+	// one copy of the execution state that ext.State and k6/execution
+	// read (issue 10: it was copied three times).
 	scenario    executor.Iteration
 	lastEnv     uintptr
 	iterInst    int64
@@ -114,12 +128,12 @@ type VU struct {
 // It is the event loop's, so a wait cut short is the same error.
 var ErrInterrupted = eventloop.ErrInterrupted
 
-// New creates VU idInInstance (1-based; 0 is the setup/teardown VU) and
-// runs the script's init code in it.
-func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, error) {
+// New creates VU idInInstance (1-based; 0 is the setup/teardown VU) of
+// host and runs the script's init code in it.
+func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint64) (*VU, error) {
 	rt := goja.New()
 	rt.SetFieldNameMapper(goja.TagFieldNameMapper("js", true))
-	v := &VU{sh: sh, rt: rt, id: idInInstance, idTest: idInTest, baseCtx: ctx, vuTags: map[string]string{},
+	v := &VU{sh: sh, host: host, rt: rt, id: idInInstance, idTest: idInTest, baseCtx: ctx, vuTags: map[string]string{},
 		fns: map[string]goja.Callable{}}
 	v.tags = sh.Tags
 	v.release = v.releaseWatch
@@ -132,7 +146,7 @@ func New(ctx context.Context, sh *Shared, idInInstance, idInTest uint64) (*VU, e
 	_ = g.Set("module", module)
 	_ = g.Set("exports", exports)
 	_ = g.Set("require", js.Require(rt, sh.Resolver, v))
-	_ = g.Set("open", js.Open(rt, sh.Files, func() bool { return v.state.Load() == nil }))
+	_ = g.Set("open", js.Open(rt, sh.Files, func() bool { return !v.started.Load() }))
 	_ = g.Set("console", js.Console(rt, sh.Logger, v.logFields))
 	_ = g.Set("__VU", idInInstance)
 	v.defineIter(g)
@@ -241,8 +255,8 @@ func (v *VU) defineIter(g *goja.Object) {
 // logFields are the extra fields of this VU's console lines.
 func (v *VU) logFields() []js.Field {
 	fs := []js.Field{{Key: "vu", Value: v.id}}
-	if st := v.state.Load(); st != nil && st.Scenario != "" {
-		fs = append(fs, js.Field{Key: "scenario", Value: st.Scenario}, js.Field{Key: "iter", Value: st.Iteration})
+	if v.started.Load() && v.scenario.Scenario != "" {
+		fs = append(fs, js.Field{Key: "scenario", Value: v.scenario.Scenario}, js.Field{Key: "iter", Value: v.scenario.VUIterationInScenario})
 	}
 	return fs
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/internal/js"
 	"spread.dev/spread/internal/js/builtin"
 )
@@ -91,7 +91,7 @@ func newShared(t *testing.T, script string, p *probe, s *sink) *Shared {
 	}
 	mods := builtin.Modules()
 	mods["k6/x/probe"] = p
-	return &Shared{
+	sh := &Shared{
 		Program:  prog,
 		Resolver: &js.Resolver{Builtins: mods},
 		Files:    js.NewFiles(dir),
@@ -100,9 +100,28 @@ func newShared(t *testing.T, script string, p *probe, s *sink) *Shared {
 		Options:  ext.Options{"noConnectionReuse": []byte("true")},
 		Env:      map[string]string{"A": "from-env"},
 		Tags:     ext.Tags{"run": "r1"},
-		Push:     s.push,
 	}
+	hosts.Store(sh, &testHost{s: s})
+	return sh
 }
+
+// testHost is a VU's host in tests: samples into a sink, setup data.
+type testHost struct {
+	NopHost
+	s       *sink
+	setup   string
+	aborted []string
+	failed  []string
+}
+
+func (h *testHost) Push(ss ...ext.Sample) { h.s.push(ss...) }
+func (h *testHost) SetupData() string     { return h.setup }
+func (h *testHost) Abort(r string)        { h.aborted = append(h.aborted, r) }
+func (h *testHost) Fail(r string)         { h.failed = append(h.failed, r) }
+
+var hosts sync.Map // *Shared → *testHost
+
+func hostFor(sh *Shared) *testHost { h, _ := hosts.Load(sh); return h.(*testHost) }
 
 const probeScript = `
 import probe from 'k6/x/probe';
@@ -126,8 +145,8 @@ export function spin() { for (;;) {} }
 func TestVUInitAndIteration(t *testing.T) {
 	p, s := &probe{}, &sink{}
 	sh := newShared(t, probeScript, p, s)
-	sh.SetupData = func() string { return `{"x":42}` }
-	v, err := New(context.Background(), sh, 3, 7)
+	hostFor(sh).setup = `{"x":42}`
+	v, err := New(context.Background(), sh, hostFor(sh), 3, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +213,7 @@ func TestVUInitAndIteration(t *testing.T) {
 func TestVUExceptionAndInterrupt(t *testing.T) {
 	p, s := &probe{}, &sink{}
 	sh := newShared(t, probeScript, p, s)
-	v, err := New(context.Background(), sh, 1, 1)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +253,7 @@ func TestVUInitErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sh := newShared(t, script, &probe{}, &sink{})
-			_, err := New(context.Background(), sh, 1, 1)
+			_, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 			var se *ScriptError
 			if !errors.As(err, &se) || se.Phase != "init" {
 				t.Fatalf("want an init ScriptError, got %v", err)
@@ -245,7 +264,7 @@ func TestVUInitErrors(t *testing.T) {
 
 func TestOpenOnlyInInit(t *testing.T) {
 	sh := newShared(t, "export default function () { open('data.txt'); }", &probe{}, &sink{})
-	v, err := New(context.Background(), sh, 1, 1)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +301,7 @@ export function main() {
 export function late() { new Counter('late'); }
 export function failing() { fail('told to'); }
 `, &probe{}, s)
-	v, err := New(context.Background(), sh, 1, 1)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +354,8 @@ export function failing() { fail('told to'); }
 // because an older context ended during a call under a newer one.
 func TestVUInterruptReusedContext(t *testing.T) {
 	p, s := &probe{}, &sink{}
-	v, err := New(context.Background(), newShared(t, probeScript, p, s), 1, 1)
+	sh := newShared(t, probeScript, p, s)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +399,8 @@ func TestVUInterruptReusedContext(t *testing.T) {
 // number in the scenario, and a script's own assignment until the next
 // iteration.
 func TestIterGlobal(t *testing.T) {
-	v, err := New(context.Background(), newShared(t, probeScript, &probe{}, &sink{}), 1, 1)
+	sh := newShared(t, probeScript, &probe{}, &sink{})
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 )
 
 // VU is what the builtin modules need from a VU beyond ext.VU.
@@ -25,8 +26,10 @@ type Exec interface {
 	VUIDInInstance() uint64
 	VUIDInTest() uint64
 	IterationInInstance() int64
-	IterationInScenario() int64
-	Scenario() ScenarioInfo
+	// Iteration is the running iteration as the executor handed it (the
+	// zero value in setup and teardown): the one source of the scenario
+	// fields.
+	Iteration() executor.Iteration
 	VUsActive() int64
 	VUsInitialized() int64
 	IterationsCompleted() int64
@@ -34,22 +37,19 @@ type Exec interface {
 	TestStart() time.Time
 	// Abort stops the whole test (exit code 108) with reason.
 	Abort(reason string)
+	// Fail marks the test as failed (exit code 110); it goes on.
+	Fail(reason string)
 	// Options are the consolidated options as a JS-friendly value.
 	Options() map[string]any
-	// VUTags are the VU's user tags (exec.vu.tags), mutable by the script.
+	// VUTags are the VU's tags (exec.vu.metrics.tags), mutable by the script.
 	VUTags() map[string]string
-	// SetVUTag sets one tag on the VU for later samples.
+	// SetVUTag sets one tag on the VU for later samples ("" removes it).
 	SetVUTag(k, v string)
-}
-
-// ScenarioInfo is the scenario the VU is running now.
-type ScenarioInfo struct {
-	Name                string
-	Executor            string
-	StartTime           time.Time
-	IterationInInstance int64
-	IterationInTest     int64
-	Progress            float64
+	// VUMetadata is exec.vu.metrics.metadata: sample metadata (not tags,
+	// so no new time series), mutable by the script.
+	VUMetadata() map[string]string
+	// SetVUMetadata sets (or with del removes) one metadata entry.
+	SetVUMetadata(k, v string, del bool)
 }
 
 // Modules maps the builtin import paths to their module.

@@ -1,12 +1,16 @@
 package builtin
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 )
 
 type executionModule struct{}
@@ -35,23 +39,42 @@ func (e *executionInstance) Exports() ext.Exports {
 	getter(rt, vu, "idInInstance", func() any { return x().VUIDInInstance() })
 	getter(rt, vu, "idInTest", func() any { return x().VUIDInTest() })
 	getter(rt, vu, "iterationInInstance", func() any { initErr("vu.iterationInInstance"); return x().IterationInInstance() })
-	getter(rt, vu, "iterationInScenario", func() any { initErr("vu.iterationInScenario"); return x().IterationInScenario() })
-	tagsObj := rt.NewDynamicObject(&vuTags{rt: rt, x: x})
-	_ = vu.Set("tags", tagsObj)
+	getter(rt, vu, "iterationInScenario", func() any {
+		initErr("vu.iterationInScenario")
+		return x().Iteration().VUIterationInScenario
+	})
+	tagsObj := rt.NewDynamicObject(&vuMap{rt: rt, what: "vu.metrics.tags", get: func() map[string]string { return x().VUTags() },
+		set: func(k, v string, del bool) {
+			if del {
+				v = ""
+			}
+			x().SetVUTag(k, v)
+		}})
+	metaObj := rt.NewDynamicObject(&vuMap{rt: rt, what: "vu.metrics.metadata", get: func() map[string]string { return x().VUMetadata() },
+		set: func(k, v string, del bool) { x().SetVUMetadata(k, v, del) }})
+	_ = vu.Set("tags", tagsObj) // k6's older name for vu.metrics.tags
 	meta := rt.NewObject()
 	_ = meta.Set("tags", tagsObj)
+	_ = meta.Set("metadata", metaObj)
 	_ = vu.Set("metrics", meta)
 
 	sc := rt.NewObject()
-	getter(rt, sc, "name", func() any { initErr("scenario.name"); return x().Scenario().Name })
-	getter(rt, sc, "executor", func() any { initErr("scenario.executor"); return x().Scenario().Executor })
-	getter(rt, sc, "startTime", func() any {
-		initErr("scenario.startTime")
-		return x().Scenario().StartTime.UnixMilli()
+	scen := func(what string) executor.Iteration {
+		initErr("scenario." + what)
+		// setup and teardown run in no scenario: zero values there.
+		return x().Iteration()
+	}
+	getter(rt, sc, "name", func() any { return scen("name").Scenario })
+	getter(rt, sc, "executor", func() any { return scen("executor").Executor })
+	getter(rt, sc, "startTime", func() any { return scen("startTime").ScenarioStart.UnixMilli() })
+	getter(rt, sc, "progress", func() any {
+		if it := scen("progress"); it.Progress != nil {
+			return it.Progress()
+		}
+		return 0.0
 	})
-	getter(rt, sc, "progress", func() any { initErr("scenario.progress"); return x().Scenario().Progress })
-	getter(rt, sc, "iterationInInstance", func() any { initErr("scenario.iterationInInstance"); return x().Scenario().IterationInInstance })
-	getter(rt, sc, "iterationInTest", func() any { initErr("scenario.iterationInTest"); return x().Scenario().IterationInTest })
+	getter(rt, sc, "iterationInInstance", func() any { return scen("iterationInInstance").IterationInInstance })
+	getter(rt, sc, "iterationInTest", func() any { return scen("iterationInTest").IterationInTest })
 
 	in := rt.NewObject()
 	getter(rt, in, "vusActive", func() any { return x().VUsActive() })
@@ -67,16 +90,58 @@ func (e *executionInstance) Exports() ext.Exports {
 	})
 
 	test := rt.NewObject()
-	_ = test.Set("abort", func(reason goja.Value) {
-		msg := "test aborted"
-		if reason != nil && !goja.IsUndefined(reason) {
-			msg = reason.String()
+	reason := func(v goja.Value, def string) string {
+		if v == nil || goja.IsUndefined(v) {
+			return def
 		}
-		x().Abort(msg)
+		return v.String()
+	}
+	_ = test.Set("abort", func(r goja.Value) {
+		initErr("test.abort()")
+		x().Abort(reason(r, "test aborted"))
 	})
-	getter(rt, test, "options", func() any { return x().Options() })
+	_ = test.Set("fail", func(r goja.Value) {
+		initErr("test.fail()")
+		x().Fail(reason(r, "test marked as failed"))
+	})
+	var opts goja.Value
+	getter(rt, test, "options", func() any {
+		if opts == nil {
+			// one frozen object per VU, as k6's is read-only.
+			// through JSON: a plain JS object (a Go map's wrapper cannot be frozen).
+			b, err := json.Marshal(x().Options())
+			if err != nil {
+				panic(rt.NewGoError(fmt.Errorf("test.options: %w", err)))
+			}
+			parse, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("parse"))
+			o, err := parse(goja.Undefined(), rt.ToValue(string(b)))
+			if err != nil {
+				panic(err)
+			}
+			deepFreeze(rt, o)
+			opts = o
+		}
+		return opts
+	})
 
 	return ext.Exports{Named: map[string]any{"vu": vu, "scenario": sc, "instance": in, "test": test}}
+}
+
+// deepFreeze freezes v and every object inside it.
+func deepFreeze(rt *goja.Runtime, v goja.Value) {
+	freeze, _ := goja.AssertFunction(rt.Get("Object").ToObject(rt).Get("freeze"))
+	var walk func(goja.Value, int)
+	walk = func(v goja.Value, depth int) {
+		o, ok := v.(*goja.Object)
+		if !ok || o == nil || depth > 32 {
+			return
+		}
+		for _, k := range o.Keys() {
+			walk(o.Get(k), depth+1)
+		}
+		_, _ = freeze(goja.Undefined(), o)
+	}
+	walk(v, 0)
 }
 
 // getter defines a read-only accessor property on o.
@@ -85,37 +150,46 @@ func getter(rt *goja.Runtime, o *goja.Object, name string, get func() any) {
 		goja.FLAG_FALSE, goja.FLAG_TRUE)
 }
 
-// vuTags is exec.vu.tags: reads and writes go to the VU's tag set.
-type vuTags struct {
-	rt *goja.Runtime
-	x  func() Exec
+// vuMap is exec.vu.metrics.tags or .metadata: reads and writes go to
+// the VU, so later samples carry them.
+type vuMap struct {
+	rt   *goja.Runtime
+	what string
+	get  func() map[string]string
+	set  func(k, v string, del bool)
 }
 
-func (t *vuTags) Get(key string) goja.Value {
-	v, ok := t.x().VUTags()[key]
+func (t *vuMap) Get(key string) goja.Value {
+	v, ok := t.get()[key]
 	if !ok {
 		return goja.Undefined()
 	}
 	return t.rt.ToValue(v)
 }
 
-func (t *vuTags) Set(key string, val goja.Value) bool {
-	if o, ok := val.(*goja.Object); ok && o != nil {
-		panic(t.rt.NewTypeError("vu.tags values must be strings, numbers or booleans"))
+// Set takes strings, numbers and booleans, as k6 does.
+func (t *vuMap) Set(key string, val goja.Value) bool {
+	if val == nil || goja.IsUndefined(val) || goja.IsNull(val) {
+		panic(t.rt.NewTypeError("%s: %q must be a string, number or boolean, not %v", t.what, key, val))
 	}
-	t.x().SetVUTag(key, val.String())
+	if _, ok := val.(*goja.Object); ok {
+		panic(t.rt.NewTypeError("%s: %q must be a string, number or boolean, not an object", t.what, key))
+	}
+	t.set(key, val.String(), false)
 	return true
 }
 
-func (t *vuTags) Has(key string) bool { _, ok := t.x().VUTags()[key]; return ok }
-func (t *vuTags) Delete(key string) bool {
-	t.x().SetVUTag(key, "")
+func (t *vuMap) Has(key string) bool { _, ok := t.get()[key]; return ok }
+func (t *vuMap) Delete(key string) bool {
+	t.set(key, "", true)
 	return true
 }
-func (t *vuTags) Keys() []string {
-	var out []string
-	for k := range t.x().VUTags() {
+func (t *vuMap) Keys() []string {
+	m := t.get()
+	out := make([]string, 0, len(m))
+	for k := range m {
 		out = append(out, k)
 	}
+	sort.Strings(out)
 	return out
 }

@@ -2,6 +2,8 @@ package builtin
 
 import (
 	"errors"
+	"math/rand"
+	"reflect"
 	"strings"
 	"time"
 
@@ -22,6 +24,11 @@ func (k *k6Instance) Exports() ext.Exports {
 		"sleep": k.sleep,
 		"group": k.group,
 		"fail":  k.fail,
+		// randomSeed makes Math.random repeatable in this VU, as k6's.
+		"randomSeed": func(seed int64) {
+			r := rand.New(rand.NewSource(seed))
+			k.vu.Runtime().SetRandSource(r.Float64)
+		},
 	}}
 }
 
@@ -95,17 +102,49 @@ func (k *k6Instance) group(name string, fn goja.Callable) goja.Value {
 	_, leave := g.EnterGroup(name)
 	tags := k.vu.Tags()
 	start := time.Now()
-	res, err := func() (goja.Value, error) {
-		defer leave()
-		return fn(goja.Undefined())
-	}()
-	end := time.Now()
-	k.vu.Push(ext.Sample{Metric: k.vu.Metrics().Get(ext.MetricGroupDuration), Time: end, Tags: tags,
-		Value: float64(end.Sub(start)) / float64(time.Millisecond)})
+	done := func() {
+		leave()
+		end := time.Now()
+		k.vu.Push(ext.Sample{Metric: k.vu.Metrics().Get(ext.MetricGroupDuration), Time: end, Tags: tags,
+			Value: float64(end.Sub(start)) / float64(time.Millisecond)})
+	}
+	res, err := fn(goja.Undefined())
 	if err != nil {
+		done()
 		panic(err)
 	}
+	if then := thenOf(rt, res); then != nil {
+		// an async function: the group lasts until its promise settles
+		// (its tag stays on what runs meanwhile, as the group is the
+		// VU's). The returned promise settles as the function's did.
+		onOK := rt.ToValue(func(v goja.Value) goja.Value { done(); return v })
+		onErr := rt.ToValue(func(e goja.Value) goja.Value { done(); panic(e) })
+		out, err := then(res, onOK, onErr)
+		if err != nil {
+			panic(err)
+		}
+		return out
+	}
+	done()
 	return res
+}
+
+var promiseType = reflect.TypeOf((*goja.Promise)(nil))
+
+// thenOf returns v's then method when v is a promise (or thenable).
+func thenOf(rt *goja.Runtime, v goja.Value) goja.Callable {
+	o, ok := v.(*goja.Object)
+	if !ok || o == nil {
+		return nil
+	}
+	if o.ExportType() != promiseType { // not Export: it would copy a plain object
+		return nil
+	}
+	then, ok := goja.AssertFunction(o.Get("then"))
+	if !ok {
+		return nil
+	}
+	return then
 }
 
 // fail throws an error with msg, ending the iteration.
