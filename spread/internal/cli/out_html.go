@@ -1,3 +1,27 @@
 package cli
 
-import _ "spread.dev/spread/internal/output/html"
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"spread.dev/spread/internal/engine"
+	"spread.dev/spread/internal/output/dashboard" // registers --out web-dashboard and --out html=FILE
+)
+
+// K6_WEB_DASHBOARD=true adds the dashboard as if --out web-dashboard was
+// given, as k6 does; an explicit --out web-dashboard=... keeps its settings.
+func init() {
+	addRunFlagHook(RunFlagHook{Apply: func(_ *pflag.FlagSet, cfg *engine.Config) error {
+		if !dashboard.Enabled(cfg.Env) {
+			return nil
+		}
+		for _, o := range cfg.Outs {
+			if o == "web-dashboard" || strings.HasPrefix(o, "web-dashboard=") {
+				return nil
+			}
+		}
+		cfg.Outs = append(cfg.Outs, "web-dashboard")
+		return nil
+	}})
+}

@@ -162,6 +162,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}
 	l := &lab{cfg: cfg, res: res, podsByName: map[string]*podState{}, applied: map[string]pods.Spec{}}
+	if f, err := os.Create(filepath.Join(cfg.OutDir, "events.live.jsonl")); err == nil {
+		l.liveEvents = f
+		defer func() {
+			l.mu.Lock()
+			l.liveEvents = nil
+			l.mu.Unlock()
+			f.Close()
+		}()
+	}
 	fmt.Fprintf(cfg.Progress, "lab: proxy %s (%s)\n", mode, reason)
 
 	// Everything created from here on is undone by cleanup, whatever happens.
@@ -310,6 +319,9 @@ func (l *lab) runScript(ctx context.Context) error {
 		argv = append(argv, "-e", k+"="+cfg.Env[k])
 		env = append(env, k+"="+cfg.Env[k])
 	}
+	if l.liveEvents != nil {
+		env = append(env, LiveEventsEnv+"="+l.liveEvents.Name())
+	}
 	argv = append(argv, cfg.RunArgs...)
 	argv = append(argv, cfg.Script)
 	argv = l.svc.wrapScript(argv)
@@ -391,6 +403,11 @@ func (l *lab) writeEvents() error {
 	return nil
 }
 
+// LiveEventsEnv is the variable that names, for the script's process, the
+// file of the lab's events as JSON lines (time, kind, pod, detail); the web
+// dashboard reads it to mark the events on its charts.
+const LiveEventsEnv = "SPREAD_LAB_EVENTS"
+
 // lab is the state of one run; its goroutines are owned by wg.
 type lab struct {
 	cfg Config
@@ -405,6 +422,10 @@ type lab struct {
 
 	wg         sync.WaitGroup
 	progressMu sync.Mutex // one progress line at a time
+
+	// liveEvents gets each event as a JSON line while the script runs, so
+	// the script's web dashboard can mark it (LiveEventsEnv names it).
+	liveEvents *os.File
 
 	mu         sync.Mutex
 	events     []RecordedEvent
@@ -423,6 +444,11 @@ func (l *lab) record(kind, pod, detail string) {
 	l.mu.Lock()
 	l.events = append(l.events, RecordedEvent{Time: now, Kind: kind, Pod: pod, Detail: detail})
 	start := l.res.Start
+	if l.liveEvents != nil {
+		if b, err := json.Marshal(RecordedEvent{Time: now, Kind: kind, Pod: pod, Detail: detail}); err == nil {
+			_, _ = l.liveEvents.Write(append(b, '\n')) // one write per line: a reader never sees half of one
+		}
+	}
 	l.mu.Unlock()
 	at := "   -   "
 	if !start.IsZero() {
