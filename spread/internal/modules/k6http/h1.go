@@ -165,7 +165,9 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *ext.HTTPResul
 			c.h1Fail(res, readErr, deadline)
 			return conn.cc, ""
 		}
-		if closeAfter || resp.Close {
+		if closeAfter || resp.Close || conn.br.Buffered() > 0 {
+			// Bytes past the response (a body longer than its
+			// Content-Length) would be read as the next response.
 			_ = conn.cc.Close()
 		} else {
 			c.h1.put(addr, conn)

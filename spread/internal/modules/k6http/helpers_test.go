@@ -204,3 +204,20 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// optionsOf encodes options as the engine hands them to modules.
+func optionsOf(t testing.TB, opts map[string]any) ext.Options {
+	t.Helper()
+	o := ext.Options{}
+	for k, v := range opts {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o[k] = b
+	}
+	return o
+}
+
+// quietLog drops a test server's log (expected handshake failures).
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }

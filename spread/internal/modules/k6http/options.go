@@ -239,7 +239,9 @@ func shorten(s string) string {
 }
 
 // resolveHost applies the hosts option to a dial address ("host:port"):
-// a mapping to "ip" keeps the port, a mapping to "ip:port" replaces both.
+// a key "name:port" wins over "name"; a mapping to "ip" keeps the port, a
+// mapping to "ip:port" replaces both (the result may also be a name,
+// resolved by the dns resolver).
 func (c *config) resolveHost(addr string) string {
 	if len(c.Hosts) == 0 {
 		return addr
@@ -248,9 +250,11 @@ func (c *config) resolveHost(addr string) string {
 	if err != nil {
 		return addr
 	}
-	to, ok := c.Hosts[host]
+	to, ok := c.Hosts[addr] // "name:port" keys override one port only
 	if !ok {
-		return addr
+		if to, ok = c.Hosts[host]; !ok {
+			return addr
+		}
 	}
 	if _, _, err := net.SplitHostPort(to); err == nil {
 		return to
