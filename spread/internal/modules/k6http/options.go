@@ -46,8 +46,8 @@ type config struct {
 	PodFrom               []ext.PodSource
 	DNS                   dnsConfig
 	LocalIPs              []netip.Addr
-	CipherSuites          []uint16             // nil: Go's defaults
-	ClientCerts           []clientCert         // tlsAuth
+	CipherSuites          []uint16     // nil: Go's defaults
+	ClientCerts           []clientCert // tlsAuth
 }
 
 // tlsVersions are k6's spellings of TLS versions.
