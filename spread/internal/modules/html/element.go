@@ -75,13 +75,13 @@ func (e *Element) attr(name string) (string, bool) {
 	return "", false
 }
 
-func (e *Element) Id() string           { v, _ := e.attr("id"); return v }
-func (e *Element) ClassName() string    { v, _ := e.attr("class"); return v }
-func (e *Element) Lang() string         { v, _ := e.attr("lang"); return v }
-func (e *Element) ClassList() []string  { return strings.Fields(e.ClassName()) }
-func (e *Element) TextContent() string  { return e.sel().Text() }
-func (e *Element) HasAttributes() bool  { return len(e.n.Attr) > 0 }
-func (e *Element) HasChildNodes() bool  { return e.n.FirstChild != nil }
+func (e *Element) Id() string          { v, _ := e.attr("id"); return v }
+func (e *Element) ClassName() string   { v, _ := e.attr("class"); return v }
+func (e *Element) Lang() string        { v, _ := e.attr("lang"); return v }
+func (e *Element) ClassList() []string { return strings.Fields(e.ClassName()) }
+func (e *Element) TextContent() string { return e.sel().Text() }
+func (e *Element) HasAttributes() bool { return len(e.n.Attr) > 0 }
+func (e *Element) HasChildNodes() bool { return e.n.FirstChild != nil }
 func (e *Element) HasAttribute(name string) bool {
 	_, ok := e.attr(name)
 	return ok

@@ -68,7 +68,7 @@ func TestSelection(t *testing.T) {
 		{`doc.find("dt").last().prevAll().size()`, "3"},
 		{`doc.find("dt").last().prevUntil("#term-1").size()`, "2"},
 		{`doc.find("li.a").parent().attr("id")`, "list"},
-		{`doc.find("li.a").parents().size()`, "3"},           // ul, body, html
+		{`doc.find("li.a").parents().size()`, "3"},            // ul, body, html
 		{`doc.find("li.a").parentsUntil("body").size()`, "1"}, // ul
 		{`doc.find("li.a").closest("ul").attr("id")`, "list"},
 		{`doc.find("li").filter(".b").text()`, "two"},

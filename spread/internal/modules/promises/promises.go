@@ -72,7 +72,9 @@ func Resolved(vu ext.VU, s Settle) *goja.Promise {
 
 // ErrorValue is the JS value a promise is rejected with for err.
 func ErrorValue(rt *goja.Runtime, err error) goja.Value {
-	if jv, ok := err.(interface{ JSValue(*goja.Runtime) goja.Value }); ok {
+	if jv, ok := err.(interface {
+		JSValue(*goja.Runtime) goja.Value
+	}); ok {
 		return jv.JSValue(rt)
 	}
 	return rt.NewGoError(err)
