@@ -14,7 +14,9 @@ import (
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/modules/textcodec"
 	"spread.dev/spread/internal/modules/timers"
+	"spread.dev/spread/internal/modules/webcrypto"
 )
 
 // Global is one group of global names whose values are built together
@@ -31,6 +33,8 @@ type Global struct {
 func List() []Global {
 	return []Global{
 		{Names: timers.Names, New: timers.Globals},
+		{Names: webcrypto.Names, New: webcrypto.Globals},
+		{Names: textcodec.Names, New: textcodec.Globals},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"spread.dev/spread/ext"
 	"spread.dev/spread/internal/modules/jsbytes"
 )
 
@@ -21,6 +22,16 @@ var labels = map[string]string{
 	"utf-16le": "utf-16le", "utf-16": "utf-16le", "ucs-2": "utf-16le", "unicode": "utf-16le",
 	"csunicode": "utf-16le", "iso-10646-ucs-2": "utf-16le", "unicodefeff": "utf-16le",
 	"utf-16be": "utf-16be", "unicodefffe": "utf-16be",
+}
+
+// Names are the globals this package provides (package globals).
+var Names = []string{"TextEncoder", "TextDecoder"}
+
+// Globals builds TextEncoder and TextDecoder for vu (package globals
+// installs them).
+func Globals(vu ext.VU) map[string]any {
+	rt := vu.Runtime()
+	return map[string]any{"TextEncoder": encoderCtor(rt), "TextDecoder": decoderCtor(rt)}
 }
 
 // Install defines TextEncoder and TextDecoder on rt's global object.

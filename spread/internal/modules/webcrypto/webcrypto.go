@@ -34,6 +34,12 @@ func (i instance) Exports() ext.Exports {
 	return ext.Exports{Named: map[string]any{"crypto": New(i.vu)}}
 }
 
+// Names are the globals this package provides (package globals).
+var Names = []string{"crypto"}
+
+// Globals builds the `crypto` global for vu (package globals installs it).
+func Globals(vu ext.VU) map[string]any { return map[string]any{"crypto": New(vu)} }
+
 // Install sets the `crypto` global of vu's runtime.
 func Install(vu ext.VU) error {
 	return vu.Runtime().Set("crypto", New(vu))
