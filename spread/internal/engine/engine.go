@@ -114,7 +114,12 @@ type Prepared struct {
 // Prepare compiles the script, runs its init code once to read `options`
 // and consolidates them with the environment and the command line.
 func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
-	prog, err := js.Compile(cfg.Script)
+	remote, err := js.NewRemoteLoader()
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	remote.Warn = func(msg string) { js.NewLogger(cfg.Stderr, cfg.LogFormat).Log("warn", msg) }
+	prog, err := js.CompileWith(cfg.Script, js.CompileOptions{Remote: remote, KeepRemote: builtin.IsJSLibSummary})
 	if err != nil {
 		var ce *js.CompileError
 		if errors.As(err, &ce) {

@@ -43,6 +43,25 @@ func (e *CompileError) Error() string { return strings.Join(e.Messages, "\n") }
 // relative imports; `k6`, `k6/*` and remote
 // URLs stay external for require() at run time.
 func Compile(path string) (*Program, error) {
+	l, err := NewRemoteLoader()
+	if err != nil {
+		return nil, err
+	}
+	return CompileWith(path, CompileOptions{Remote: l})
+}
+
+// CompileOptions say how Compile treats remote imports.
+type CompileOptions struct {
+	// Remote fetches https:// modules to bundle them; nil leaves them to
+	// require() at run time.
+	Remote *RemoteLoader
+	// KeepRemote names the URLs the engine serves itself (k6's jslib
+	// summary helper): those stay require()d and are not fetched.
+	KeepRemote func(url string) bool
+}
+
+// CompileWith is Compile with explicit options.
+func CompileWith(path string, co CompileOptions) (*Program, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("script %s: %w", path, err)
@@ -51,12 +70,12 @@ func Compile(path string) (*Program, error) {
 		return nil, fmt.Errorf("script: %w", err)
 	}
 	cwd, _ := os.Getwd()
-	res := api.Build(buildOptions(abs, cwd, false))
+	res := api.Build(buildOptions(abs, cwd, false, co))
 	tla := false
 	if len(res.Errors) > 0 && hasTLAError(res.Errors) {
 		// CommonJS cannot hold a top-level await: bundle as an ES module
 		// instead and run its body as an async function (see wrapTLA).
-		res = api.Build(buildOptions(abs, cwd, true))
+		res = api.Build(buildOptions(abs, cwd, true, co))
 		tla = true
 	}
 	if len(res.Errors) > 0 {
@@ -97,7 +116,7 @@ func Compile(path string) (*Program, error) {
 // bundle, or for a script with top-level await an ES module bundle whose
 // imports of k6 modules and remote URLs become require() calls (by the
 // externals plugin), so its only ESM syntax left is the final export clause.
-func buildOptions(abs, cwd string, tla bool) api.BuildOptions {
+func buildOptions(abs, cwd string, tla bool, co CompileOptions) api.BuildOptions {
 	o := api.BuildOptions{
 		EntryPoints:       []string{abs},
 		Bundle:            true,
@@ -123,10 +142,15 @@ func buildOptions(abs, cwd string, tla bool) api.BuildOptions {
 			"async-await": true, "generator": true, "arrow": true,
 		},
 	}
+	if co.Remote != nil {
+		o.External = []string{"k6", "k6/*"}
+		// in the ES module build, a kept URL is left to externalsAsRequire.
+		o.Plugins = append(o.Plugins, remotePlugin(co.Remote, co.KeepRemote, tla))
+	}
 	if tla {
 		o.Format = api.FormatESModule
 		o.External = nil
-		o.Plugins = []api.Plugin{externalsAsRequire}
+		o.Plugins = append(o.Plugins, externalsAsRequire)
 		o.Supported["top-level-await"] = true
 	}
 	return o

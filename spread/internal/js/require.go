@@ -56,7 +56,7 @@ func Require(rt *goja.Runtime, r *Resolver, vu ext.VU) func(string) goja.Value {
 		}
 		m, ok := r.Lookup(path)
 		if !ok && (strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://")) {
-			panic(rt.NewGoError(fmt.Errorf("remote module %q: spread does not fetch remote code; copy it next to the script and import it by a relative path", path)))
+			panic(rt.NewGoError(fmt.Errorf("remote module %q: not bundled (remote modules are fetched when the script is compiled; a require() built at run time cannot be)", path)))
 		}
 		if !ok {
 			panic(rt.NewGoError(fmt.Errorf("unknown module %q (known modules: %v)", path, r.Known())))
