@@ -34,7 +34,7 @@ func TestDistributedSegments(t *testing.T) {
 	spread, echo := binaries(t)
 	addr := testbin.FreeAddr(t)
 	metricsAddr := testbin.FreeAddr(t)
-	testbin.StartProcess(ctx, t, "echo-server", echo, "--pod-name=pod-0", "--insecure-bind="+addr, "--bind=", "--quic-bind=",
+	testbin.StartProcess(ctx, t, "echo-server", echo, "--pod-name=pod-0", "--insecure-bind="+addr, "--bind=", "--quic-bind=", "--grpc-bind=",
 		"--metrics-bind="+metricsAddr, "--delay=0", "--access-log=false")
 	testbin.WaitHTTP(ctx, t, "http://"+addr+"/readyz")
 	dir := t.TempDir()

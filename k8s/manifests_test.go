@@ -136,6 +136,7 @@ func checkEchoServer(t *testing.T, o *objects, namespace, image string, pull cor
 	}{
 		"http": {5080, corev1.ProtocolTCP, "insecure-bind"}, "https": {5443, corev1.ProtocolTCP, "bind"},
 		"h3": {5443, corev1.ProtocolUDP, "quic-bind"}, "metrics": {9090, corev1.ProtocolTCP, "metrics-bind"},
+		"grpc": {5090, corev1.ProtocolTCP, "grpc-bind"},
 	} {
 		p, ok := ports[name]
 		if !ok || p.ContainerPort != want.port || p.Protocol != want.proto {
@@ -154,6 +155,11 @@ func checkEchoServer(t *testing.T, o *objects, namespace, image string, pull cor
 		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.String() != "http" {
 			t.Errorf("probe for %s: %+v", p.path, p.probe)
 		}
+	}
+
+	// The startup probe is kubelet's gRPC probe on the echo service's health.
+	if sp := c.StartupProbe; sp == nil || sp.GRPC == nil || sp.GRPC.Port != 5090 || sp.GRPC.Service == nil || *sp.GRPC.Service != "spread.echo.v1.Echo" {
+		t.Errorf("startup probe: %+v, want gRPC health of spread.echo.v1.Echo on 5090", sp)
 	}
 
 	// Limits and requests, so one pod saturates as in the write-up.
@@ -267,7 +273,8 @@ func checkEchoServer(t *testing.T, o *objects, namespace, image string, pull cor
 		name string
 		want map[string]string // "proto/port(/nodePort)" → container port name
 	}{
-		{"echo-server", map[string]string{"TCP/80": "http", "TCP/443": "https", "UDP/443": "h3", "TCP/9090": "metrics"}},
+		{"echo-server", map[string]string{"TCP/80": "http", "TCP/443": "https", "UDP/443": "h3", "TCP/9090": "metrics", "TCP/5090": "grpc"}},
+		{"echo-server-headless", map[string]string{"TCP/5090": "grpc", "TCP/5080": "http"}},
 		{"echo-server-nodeport", map[string]string{"TCP/5080/30080": "http", "TCP/5443/30443": "https", "UDP/5443/30443": "h3"}},
 	} {
 		s := get[*corev1.Service](t, o, "Service", namespace, svc.name)
@@ -290,6 +297,9 @@ func checkEchoServer(t *testing.T, o *objects, namespace, image string, pull cor
 				t.Errorf("Service %s: %s → %q, want %q (all: %v)", svc.name, k, got[k], v, got)
 			}
 		}
+	}
+	if s := get[*corev1.Service](t, o, "Service", namespace, "echo-server-headless"); s.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("echo-server-headless has clusterIP %q, want None (headless)", s.Spec.ClusterIP)
 	}
 	if s := get[*corev1.Service](t, o, "Service", namespace, "echo-server-nodeport"); s.Spec.Type != corev1.ServiceTypeNodePort {
 		t.Errorf("echo-server-nodeport is a %s", s.Spec.Type)

@@ -158,7 +158,7 @@ func TestSubcommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"token_key":"AAAA"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(binary, "--quic-keys", filepath.Join(dir, "bad.json"), "--metrics-bind", "", "--insecure-bind", "").CombinedOutput()
+	out, err = exec.Command(binary, "--quic-keys", filepath.Join(dir, "bad.json"), "--metrics-bind", "", "--insecure-bind", "", "--grpc-bind", "").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "quickeys") {
 		t.Errorf("bad keys file: err %v, output %q", err, out)
 	}

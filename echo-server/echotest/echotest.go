@@ -89,6 +89,8 @@ type Config struct {
 	// Listen addresses of the cleartext HTTP/1.1, TLS, QUIC and metrics
 	// listeners: "" = 127.0.0.1:0, Off = disabled.
 	H1, TLS, H3, Metrics string
+	// GRPC is the cleartext gRPC (h2c) listener: "" = 127.0.0.1:0, Off = disabled.
+	GRPC string
 
 	// Out also receives the process output (nil: kept in Log only).
 	Out io.Writer
@@ -102,6 +104,7 @@ type Server struct {
 	PKI *PKI // its certificates (nil: self-signed)
 	// host:port of each listener as the process reported it ("" when off).
 	H1, TLS, H3, Metrics string
+	GRPC                 string // the cleartext gRPC listener
 
 	cfg  Config
 	args []string
@@ -175,6 +178,7 @@ func (s *Server) binds() []string {
 	b = append(b, pick("--insecure-bind", s.cfg.H1, s.H1)...)
 	b = append(b, pick("--bind", s.cfg.TLS, s.TLS)...)
 	b = append(b, pick("--quic-bind", s.cfg.H3, s.H3)...)
+	b = append(b, pick("--grpc-bind", s.cfg.GRPC, s.GRPC)...)
 	return append(b, pick("--metrics-bind", s.cfg.Metrics, s.Metrics)...)
 }
 
@@ -237,6 +241,7 @@ func (s *Server) start() error {
 	}
 	s.mu.Lock()
 	s.H1, s.TLS, s.H3, s.Metrics = addrs["h1"], addrs["h1+h2"], addrs["h3"], addrs["metrics"]
+	s.GRPC = addrs["grpc"]
 	s.mu.Unlock()
 	return nil
 }

@@ -183,6 +183,12 @@ const (
 
 	MetricHTTP3ConnectionsOpened = "http3_connections_opened"
 	MetricHTTP3HandshakeDuration = "http3_handshake_duration"
+
+	// gRPC (k6/net/grpc), k6's names.
+	MetricGRPCReqDuration         = "grpc_req_duration"
+	MetricGRPCStreams             = "grpc_streams"
+	MetricGRPCStreamsMsgsSent     = "grpc_streams_msgs_sent"
+	MetricGRPCStreamsMsgsReceived = "grpc_streams_msgs_received"
 )
 
 var builtins = []Metric{
@@ -206,4 +212,8 @@ var builtins = []Metric{
 	{MetricHTTPReqFailed, Rate, Default},
 	{MetricHTTP3ConnectionsOpened, Counter, Default},
 	{MetricHTTP3HandshakeDuration, Trend, Time},
+	{MetricGRPCReqDuration, Trend, Time},
+	{MetricGRPCStreams, Counter, Default},
+	{MetricGRPCStreamsMsgsSent, Counter, Default},
+	{MetricGRPCStreamsMsgsReceived, Counter, Default},
 }

@@ -23,6 +23,7 @@ import (
 	"spread.dev/echo-server/capacity"
 	"spread.dev/echo-server/connstate"
 	"spread.dev/echo-server/echo"
+	"spread.dev/echo-server/grpcecho"
 	"spread.dev/echo-server/metrics"
 	"spread.dev/echo-server/quickeys"
 	"spread.dev/echo-server/server"
@@ -44,6 +45,9 @@ type serveFlags struct {
 	accessLog       bool
 	limits          server.Limits
 	ws              wsFlags
+	grpcBind        string
+	maxConnAgeGrace time.Duration
+	grpcMaxMsg      int
 }
 
 const serveUsage = `Usage: echo-server [flags]
@@ -55,6 +59,8 @@ Serves GET / (JSON {"hostname": POD, "proto", "remote_addr", "conn_requests",
 on every listener, and GET /ws (a WebSocket naming the pod in its first
 message, then echoing every message) on the TCP ones: HTTP/1.1 on --insecure-bind, HTTP/2 and HTTP/1.1 over TLS
 on --bind, HTTP/3 on --quic-bind (UDP); Prometheus metrics on --metrics-bind.
+gRPC (spread.echo.v1.Echo, reflection, grpc.health.v1.Health) on cleartext
+h2c --grpc-bind and on --bind (h2, content-type application/grpc).
 An empty address disables that listener.
 
 TLS: pass --certfile and --keyfile (make them with "echo-server certs").
@@ -98,6 +104,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.limits.IdleTimeout, "idle-timeout", f.limits.IdleTimeout, "close keep-alive connections idle this long")
 	fs.IntVar(&f.limits.MaxHeaderBytes, "max-header-bytes", f.limits.MaxHeaderBytes, "largest accepted request header block")
 	f.ws.register(fs)
+	fs.StringVar(&f.grpcBind, "grpc-bind", "0.0.0.0:5090", "gRPC cleartext (h2c) listen address (\"\" = off); gRPC is also served on --bind")
+	fs.DurationVar(&f.maxConnAgeGrace, "max-conn-age-grace", 10*time.Second, "gRPC: after a --max-conn-age GOAWAY, RPCs in flight get this long before the connection is cut")
+	fs.IntVar(&f.grpcMaxMsg, "grpc-max-msg-bytes", 4<<20, "gRPC: largest accepted request message (larger: RESOURCE_EXHAUSTED)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -116,6 +125,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		return nil, errors.New("--ws-idle-timeout must not be negative")
 	case f.ws.maxMessageBytes <= 0:
 		return nil, errors.New("--ws-max-message-bytes must be positive")
+	case f.maxConnAgeGrace < 0:
+		return nil, errors.New("--max-conn-age-grace must not be negative")
+	case f.grpcMaxMsg <= 0:
+		return nil, errors.New("--grpc-max-msg-bytes must be positive")
 	case f.maxInflight < 0, f.policy.MaxRequests < 0:
 		return nil, errors.New("--max-inflight and --max-conn-requests must not be negative")
 	case (f.certFile == "") != (f.keyFile == ""):
@@ -164,6 +177,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	var grpcLn net.Listener
+	if f.grpcBind != "" {
+		if grpcLn, err = net.Listen("tcp", f.grpcBind); err != nil {
+			_ = ls.Close()
+			return fail(stderr, fmt.Errorf("--grpc-bind: %w", err))
+		}
+	}
 	m := metrics.New()
 	wsh, err := f.ws.handler(f.podName, f.policy.MaxAge, m)
 	if err != nil {
@@ -174,21 +194,34 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if f.accessLog {
 		alog = accesslog.New(stdout)
 	}
+	limiter := capacity.New(f.maxInflight)
+	gs := grpcecho.New(grpcecho.Config{
+		Pod: f.podName, Delay: f.delay, CPUWork: f.cpuWork, Limiter: limiter,
+		Metrics: m, Log: alog, Policy: f.policy, MaxAgeGrace: f.maxConnAgeGrace,
+		MaxRecvMsgSize: f.grpcMaxMsg,
+	})
 	h := echo.New(echo.Config{
 		Pod:     f.podName,
 		Delay:   f.delay,
 		CPUWork: f.cpuWork,
-		Limiter: capacity.New(f.maxInflight),
+		Limiter: limiter,
 		Policy:  f.policy,
 		Metrics: m,
 		Log:     alog,
 		AltSvc:  ls.AltSvc(),
 		WS:      wsh,
 	})
-	srv, err := server.Serve(ls, server.Config{Handler: h, Metrics: m, TLS: tlsConf, QUICKeys: keys, Limits: f.limits})
+	srv, err := server.Serve(ls, server.Config{Handler: gs.Route(h), Metrics: m, TLS: tlsConf, QUICKeys: keys, Limits: f.limits})
 	if err != nil {
 		_ = ls.Close()
+		if grpcLn != nil {
+			_ = grpcLn.Close()
+		}
 		return fail(stderr, err)
+	}
+	grpcErrs := make(chan error, 1)
+	if grpcLn != nil {
+		go func() { grpcErrs <- gs.Serve(grpcLn) }()
 	}
 
 	keysNote := "per-process (no stateless resets)"
@@ -206,6 +239,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if ls.QUIC != nil {
 		say("listening h3 https://%s (udp)", shownAddr(f.binds.QUIC, ls.QUIC.LocalAddr()))
 	}
+	if grpcLn != nil {
+		say("listening grpc h2c://%s (gRPC also on the TLS listener)", shownAddr(f.grpcBind, grpcLn.Addr()))
+	}
 	if ls.Metrics != nil {
 		say("listening metrics http://%s/metrics", shownAddr(f.binds.Metrics, ls.Metrics.Addr()))
 	}
@@ -217,6 +253,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	select {
 	case sig := <-sigs:
 		h.SetDraining()
+		gs.SetDraining()
 		say("%s: draining for %s (readyz answers 503)", sig, f.drain)
 		t := time.NewTimer(f.drain)
 		select {
@@ -228,6 +265,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	case err := <-srv.Errors():
 		fmt.Fprintln(stderr, "echo-server: listener failed:", err)
 		h.SetDraining()
+		gs.SetDraining()
+	case err := <-grpcErrs:
+		fmt.Fprintln(stderr, "echo-server: grpc listener failed:", err)
+		h.SetDraining()
+		gs.SetDraining()
 	}
 
 	say("shutting down: GOAWAY / Connection: close, waiting up to %s for in-flight requests", f.shutdownTimeout)
@@ -235,13 +277,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	// WebSocket sessions are hijacked connections, which net/http's
 	// Shutdown neither closes nor waits for: close them (1001) alongside.
+	// The gRPC server shuts down alongside too, so each gets the whole
+	// --shutdown-timeout for what it has in flight.
 	wsDone := make(chan error, 1)
 	go func() { wsDone <- wsh.Shutdown(ctx) }()
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- gs.Shutdown(ctx) }()
 	if err := srv.Shutdown(ctx); err != nil {
 		say("shutdown: %v (remaining connections were closed)", err)
 	}
 	if err := <-wsDone; err != nil {
 		say("shutdown: %v (remaining WebSocket sessions were cut)", err)
+	}
+	if err := <-grpcDone; err != nil {
+		say("grpc shutdown: %v (remaining RPCs were cut)", err)
 	}
 	say("stopped")
 	return 0

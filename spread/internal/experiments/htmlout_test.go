@@ -27,7 +27,7 @@ func TestRunOutHTML(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv := exec.CommandContext(ctx, filepath.Join(bins, "echo-server"), "--insecure-bind", addr, "--bind", "", "--quic-bind", "",
+	srv := exec.CommandContext(ctx, filepath.Join(bins, "echo-server"), "--insecure-bind", addr, "--bind", "", "--quic-bind", "", "--grpc-bind", "",
 		"--metrics-bind", "", "--delay", "20ms", "--pod-name", "html-pod", "--access-log=false")
 	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
 	if err := srv.Start(); err != nil {

@@ -25,6 +25,7 @@ type Spec struct {
 	Name                                     string
 	IP                                       string
 	HTTPPort, HTTPSPort, H3Port, MetricsPort int
+	GRPCPort                                 int // cleartext gRPC (h2c); 0 = off
 	CertFile, KeyFile, CAFile, QUICKeysFile  string
 }
 
@@ -37,6 +38,10 @@ func EchoServerArgs(bin string, s Spec, extra []string) []string {
 		"--bind", hostPort(s.IP, s.HTTPSPort),
 		"--quic-bind", hostPort(s.IP, s.H3Port),
 		"--metrics-bind", hostPort(s.IP, s.MetricsPort),
+		"--grpc-bind", "",
+	}
+	if s.GRPCPort > 0 {
+		args[len(args)-1] = hostPort(s.IP, s.GRPCPort)
 	}
 	if s.CertFile != "" {
 		args = append(args, "--certfile", s.CertFile, "--keyfile", s.KeyFile)

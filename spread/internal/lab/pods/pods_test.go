@@ -53,11 +53,16 @@ func TestTemplateArgs(t *testing.T) {
 }
 
 func TestEchoServerArgs(t *testing.T) {
-	s := Spec{Name: "p", IP: "127.0.0.1", HTTPPort: 1, HTTPSPort: 2, H3Port: 2, MetricsPort: 3, CertFile: "c", KeyFile: "k", QUICKeysFile: "q"}
+	s := Spec{Name: "p", IP: "127.0.0.1", HTTPPort: 1, HTTPSPort: 2, H3Port: 2, MetricsPort: 3, GRPCPort: 4, CertFile: "c", KeyFile: "k", QUICKeysFile: "q"}
 	got := strings.Join(EchoServerArgs("es", s, []string{"--delay=0"}), " ")
-	want := "es --pod-name p --insecure-bind 127.0.0.1:1 --bind 127.0.0.1:2 --quic-bind 127.0.0.1:2 --metrics-bind 127.0.0.1:3 --certfile c --keyfile k --quic-keys q --delay=0"
+	want := "es --pod-name p --insecure-bind 127.0.0.1:1 --bind 127.0.0.1:2 --quic-bind 127.0.0.1:2 --metrics-bind 127.0.0.1:3 --grpc-bind 127.0.0.1:4 --certfile c --keyfile k --quic-keys q --delay=0"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Without a gRPC port the listener is off (not echo-server's shared default 0.0.0.0:5090).
+	s.GRPCPort = 0
+	if args := EchoServerArgs("es", s, nil); !strings.Contains(strings.Join(args, "|"), "|--grpc-bind||") {
+		t.Errorf("GRPCPort 0: %q", args)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestRealPrometheus(t *testing.T) {
 	var targets []string
 	for _, pod := range []string{"pod-a", "pod-b"} {
 		addr := testbin.FreeAddr(t)
-		testbin.StartProcess(ctx, t, pod, echoBin, "--pod-name="+pod, "--insecure-bind="+addr, "--bind=", "--quic-bind=",
+		testbin.StartProcess(ctx, t, pod, echoBin, "--pod-name="+pod, "--insecure-bind="+addr, "--bind=", "--quic-bind=", "--grpc-bind=",
 			"--metrics-bind=", "--delay=0", "--access-log=false")
 		testbin.WaitHTTP(ctx, t, "http://"+addr+"/readyz")
 		targets = append(targets, "http://"+addr+"/")
