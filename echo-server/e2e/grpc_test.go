@@ -301,7 +301,8 @@ func TestGRPCRapidReset(t *testing.T) {
 	conns := grpcConns(t, p)
 	for name, addr := range map[string]string{"h2c": p.GRPC, "tls": p.tls} {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			// The attack runs until the legitimate client is done (at most 15 s).
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			var sent atomic.Int64
 			attackDone := make(chan error, 1)
@@ -312,7 +313,9 @@ func TestGRPCRapidReset(t *testing.T) {
 			served := 0
 			for i := 0; i < 50 && ctx.Err() == nil; i++ {
 				t0 := time.Now()
-				rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+				// 5 s: generous for a loaded 2-core CI machine, far below
+				// what a starved client would wait (until the attack ends).
+				rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 				_, err := c.Echo(rctx, &echopb.EchoRequest{Message: "legit"})
 				rcancel()
 				if err != nil {

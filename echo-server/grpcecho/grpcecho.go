@@ -5,7 +5,7 @@
 // the HTTP handler.
 package grpcecho
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative echopb/echo.proto
+//go:generate protoc -I echopb --go_out=echopb --go_opt=paths=source_relative --go-grpc_out=echopb --go-grpc_opt=paths=source_relative echo.proto
 
 import (
 	"context"
@@ -322,6 +322,26 @@ func (e *echoService) EchoStream(req *echopb.EchoStreamRequest, stream grpc.Serv
 		}
 	}
 	return nil
+}
+
+func (e *echoService) Collect(stream grpc.ClientStreamingServer[echopb.EchoRequest, echopb.EchoReply]) error {
+	if err := stream.SendHeader(e.servedBy()); err != nil {
+		return err
+	}
+	var msgs []string
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(e.reply(stream.Context(), strings.Join(msgs, " "), int64(len(msgs))))
+		}
+		if err != nil {
+			return err
+		}
+		if len(msgs) >= maxStreamCount {
+			return status.Errorf(codes.ResourceExhausted, "more than %d messages", maxStreamCount)
+		}
+		msgs = append(msgs, req.GetMessage())
+	}
 }
 
 func (e *echoService) Chat(stream grpc.BidiStreamingServer[echopb.EchoRequest, echopb.EchoReply]) error {

@@ -229,11 +229,12 @@ const file_echo_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x1f\n" +
 	"\vinterval_ms\x18\x03 \x01(\x05R\n" +
-	"intervalMs2\xd8\x01\n" +
+	"intervalMs2\x9d\x02\n" +
 	"\x04Echo\x12>\n" +
 	"\x04Echo\x12\x1b.spread.echo.v1.EchoRequest\x1a\x19.spread.echo.v1.EchoReply\x12L\n" +
 	"\n" +
-	"EchoStream\x12!.spread.echo.v1.EchoStreamRequest\x1a\x19.spread.echo.v1.EchoReply0\x01\x12B\n" +
+	"EchoStream\x12!.spread.echo.v1.EchoStreamRequest\x1a\x19.spread.echo.v1.EchoReply0\x01\x12C\n" +
+	"\aCollect\x12\x1b.spread.echo.v1.EchoRequest\x1a\x19.spread.echo.v1.EchoReply(\x01\x12B\n" +
 	"\x04Chat\x12\x1b.spread.echo.v1.EchoRequest\x1a\x19.spread.echo.v1.EchoReply(\x010\x01B(Z&spread.dev/echo-server/grpcecho/echopbb\x06proto3"
 
 var (
@@ -257,12 +258,14 @@ var file_echo_proto_goTypes = []any{
 var file_echo_proto_depIdxs = []int32{
 	0, // 0: spread.echo.v1.Echo.Echo:input_type -> spread.echo.v1.EchoRequest
 	2, // 1: spread.echo.v1.Echo.EchoStream:input_type -> spread.echo.v1.EchoStreamRequest
-	0, // 2: spread.echo.v1.Echo.Chat:input_type -> spread.echo.v1.EchoRequest
-	1, // 3: spread.echo.v1.Echo.Echo:output_type -> spread.echo.v1.EchoReply
-	1, // 4: spread.echo.v1.Echo.EchoStream:output_type -> spread.echo.v1.EchoReply
-	1, // 5: spread.echo.v1.Echo.Chat:output_type -> spread.echo.v1.EchoReply
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
+	0, // 2: spread.echo.v1.Echo.Collect:input_type -> spread.echo.v1.EchoRequest
+	0, // 3: spread.echo.v1.Echo.Chat:input_type -> spread.echo.v1.EchoRequest
+	1, // 4: spread.echo.v1.Echo.Echo:output_type -> spread.echo.v1.EchoReply
+	1, // 5: spread.echo.v1.Echo.EchoStream:output_type -> spread.echo.v1.EchoReply
+	1, // 6: spread.echo.v1.Echo.Collect:output_type -> spread.echo.v1.EchoReply
+	1, // 7: spread.echo.v1.Echo.Chat:output_type -> spread.echo.v1.EchoReply
+	4, // [4:8] is the sub-list for method output_type
+	0, // [0:4] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name

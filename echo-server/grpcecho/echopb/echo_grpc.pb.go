@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Echo_Echo_FullMethodName       = "/spread.echo.v1.Echo/Echo"
 	Echo_EchoStream_FullMethodName = "/spread.echo.v1.Echo/EchoStream"
+	Echo_Collect_FullMethodName    = "/spread.echo.v1.Echo/Collect"
 	Echo_Chat_FullMethodName       = "/spread.echo.v1.Echo/Chat"
 )
 
@@ -36,6 +37,10 @@ type EchoClient interface {
 	Echo(ctx context.Context, in *EchoRequest, opts ...grpc.CallOption) (*EchoReply, error)
 	// EchoStream answers `count` replies, `interval_ms` apart (server streaming).
 	EchoStream(ctx context.Context, in *EchoStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EchoReply], error)
+	// Collect answers once, after the client ended its side, with the
+	// messages it received joined by spaces and seq = their count (client
+	// streaming).
+	Collect(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EchoRequest, EchoReply], error)
 	// Chat answers every message it receives at once, until the client ends
 	// its side (bidirectional streaming).
 	Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EchoRequest, EchoReply], error)
@@ -78,9 +83,22 @@ func (c *echoClient) EchoStream(ctx context.Context, in *EchoStreamRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Echo_EchoStreamClient = grpc.ServerStreamingClient[EchoReply]
 
+func (c *echoClient) Collect(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EchoRequest, EchoReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Echo_ServiceDesc.Streams[1], Echo_Collect_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EchoRequest, EchoReply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_CollectClient = grpc.ClientStreamingClient[EchoRequest, EchoReply]
+
 func (c *echoClient) Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EchoRequest, EchoReply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Echo_ServiceDesc.Streams[1], Echo_Chat_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Echo_ServiceDesc.Streams[2], Echo_Chat_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +118,10 @@ type EchoServer interface {
 	Echo(context.Context, *EchoRequest) (*EchoReply, error)
 	// EchoStream answers `count` replies, `interval_ms` apart (server streaming).
 	EchoStream(*EchoStreamRequest, grpc.ServerStreamingServer[EchoReply]) error
+	// Collect answers once, after the client ended its side, with the
+	// messages it received joined by spaces and seq = their count (client
+	// streaming).
+	Collect(grpc.ClientStreamingServer[EchoRequest, EchoReply]) error
 	// Chat answers every message it receives at once, until the client ends
 	// its side (bidirectional streaming).
 	Chat(grpc.BidiStreamingServer[EchoRequest, EchoReply]) error
@@ -118,6 +140,9 @@ func (UnimplementedEchoServer) Echo(context.Context, *EchoRequest) (*EchoReply, 
 }
 func (UnimplementedEchoServer) EchoStream(*EchoStreamRequest, grpc.ServerStreamingServer[EchoReply]) error {
 	return status.Error(codes.Unimplemented, "method EchoStream not implemented")
+}
+func (UnimplementedEchoServer) Collect(grpc.ClientStreamingServer[EchoRequest, EchoReply]) error {
+	return status.Error(codes.Unimplemented, "method Collect not implemented")
 }
 func (UnimplementedEchoServer) Chat(grpc.BidiStreamingServer[EchoRequest, EchoReply]) error {
 	return status.Error(codes.Unimplemented, "method Chat not implemented")
@@ -172,6 +197,13 @@ func _Echo_EchoStream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Echo_EchoStreamServer = grpc.ServerStreamingServer[EchoReply]
 
+func _Echo_Collect_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EchoServer).Collect(&grpc.GenericServerStream[EchoRequest, EchoReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_CollectServer = grpc.ClientStreamingServer[EchoRequest, EchoReply]
+
 func _Echo_Chat_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(EchoServer).Chat(&grpc.GenericServerStream[EchoRequest, EchoReply]{ServerStream: stream})
 }
@@ -196,6 +228,11 @@ var Echo_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "EchoStream",
 			Handler:       _Echo_EchoStream_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Collect",
+			Handler:       _Echo_Collect_Handler,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "Chat",
