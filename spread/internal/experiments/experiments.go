@@ -274,6 +274,9 @@ func analyse(e plan.Experiment, res *lab.Result, s report.Summary) (Outcome, err
 		return Outcome{}, fmt.Errorf("samples: %w", err)
 	}
 	defer f.Close()
+	if e.Protocol == "ws" {
+		tl.opts.RequestMetric = analysis.MetricWSMessages
+	}
 	a, err := analysis.Read(bufio.NewReaderSize(f, 1<<20), tl.opts)
 	if err != nil {
 		return Outcome{}, err

@@ -66,6 +66,17 @@ experiments:
     duration: 10s
     events: [{at: 2s, kind: rolling-restart}]
     expect: no-errors
+  # WebSocket sessions (k6/ws) are pinned like keep-alive; the server's
+  # max age closes them with 1001 and the reconnects spread.
+  - {name: ws-held-zero, script: scale_ws.js, protocol: ws, mode: held-open, scale: 2@2500ms, expect: zero}
+  - name: ws-max-age-converges
+    script: scale_ws.js
+    protocol: ws
+    mode: held-open+server-max-age
+    pod_args: ["--max-conn-age=1500ms"]
+    duration: 9s
+    scale: 2@2500ms
+    expect: converges
   # The client's QUIC idle timeout is cut to 6 s so a stall shows in a
   # short run (the default is 30 s). A 2 s think time leaves most VUs idle
   # at the removal: their next request is what meets the other pod (a

@@ -35,7 +35,16 @@ type Options struct {
 	// measured from ReadyAt.
 	ReadyAt time.Time
 	Fair    float64
+	// RequestMetric is the metric counted as requests per pod ("" =
+	// http_reqs). WebSocket rows count ws_msgs_received: the echoes each
+	// pod sent back, i.e. the load it carried, since a session makes no
+	// HTTP request after its upgrade; their ws_connecting samples (one
+	// per session) count as connections opened.
+	RequestMetric string
 }
+
+// MetricWSMessages is the request unit of WebSocket experiments.
+const MetricWSMessages = "ws_msgs_received"
 
 // ConvergedAt is the part of the fair share the added pods must reach over
 // ConvergenceWindow for the spread to count as converged (DESIGN.md 4).
@@ -187,6 +196,9 @@ func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, afte
 			break
 		}
 	}
+	if opt.RequestMetric != "" && !relevant {
+		relevant = bytes.Contains(line, []byte(`"`+opt.RequestMetric+`"`)) || bytes.Contains(line, []byte(`"ws_connecting"`))
+	}
 	if !relevant || !bytes.Contains(line, []byte(`"Point"`)) {
 		return
 	}
@@ -199,6 +211,17 @@ func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, afte
 		return
 	}
 	a.Points++
+	if opt.RequestMetric != "" && opt.RequestMetric != "http_reqs" {
+		switch p.Metric {
+		case opt.RequestMetric:
+			p.Metric = "http_reqs" // counted as this run's requests
+		case "http_reqs", "http_req_connecting":
+			return // not this run's unit (e.g. a script's setup requests)
+		case "ws_connecting":
+			// One per session opened: the connections column.
+			p.Metric = "http_req_connecting"
+		}
+	}
 	a.Timeline.Add(p.Metric, p.Data.Time, p.Data.Value, p.Data.Tags)
 	switch p.Metric {
 	case "http_reqs":

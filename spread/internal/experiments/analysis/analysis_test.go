@@ -232,3 +232,38 @@ func TestConvergence(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestWebSocketMessagesAsRequests: with RequestMetric ws_msgs_received, the
+// echoes per pod are the requests (and the share); http_reqs from the
+// same run are not counted.
+func TestWebSocketMessagesAsRequests(t *testing.T) {
+	var n ndjson
+	n.metric("ws_msgs_received", "counter")
+	for i := range 200 {
+		s := float64(i) / 10 // 20 s at 10 messages/s
+		pod := "pod-a"
+		if s >= 12 && i%4 == 0 {
+			pod = "pod-b" // a quarter after 12 s: sessions opened on the new pod
+		}
+		n.point("ws_msgs_received", at(s), 1, map[string]string{"pod": pod, "url": "ws://x/ws", "status": "101"})
+		n.point("http_reqs", at(s), 1, map[string]string{"pod": "pod-c"})
+	}
+	a, err := Read(&n.b, Options{NewPods: []string{"pod-b"}, CountFrom: at(12), RequestMetric: MetricWSMessages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Timeline.Requests(); got != 200 {
+		t.Errorf("requests %d, want the 200 messages", got)
+	}
+	if a.AfterPerPod["pod-c"] != 0 || a.NewPodShare == nil || math.Abs(*a.NewPodShare-0.25) > 0.01 {
+		t.Errorf("after per pod %v, share %v; want 0.25 and no http_reqs counted", a.AfterPerPod, a.NewPodShare)
+	}
+	// Without the option the same stream counts only http_reqs.
+	var m ndjson
+	m.point("ws_msgs_received", at(1), 1, map[string]string{"pod": "pod-a"})
+	m.point("http_reqs", at(1), 1, map[string]string{"pod": "pod-c"})
+	b, err := Read(&m.b, Options{})
+	if err != nil || b.Timeline.Requests() != 1 || b.Timeline.PerPod()["pod-c"] != 1 {
+		t.Errorf("default unit: %v %v", err, b.Timeline.PerPod())
+	}
+}
