@@ -13,6 +13,7 @@ import (
 
 	"spread.dev/spread/internal/lab"
 	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/netns"
 )
 
@@ -35,6 +36,7 @@ func newLabCommand() *cobra.Command {
 		cleanup, cleanupAll      bool
 		udpTimeout, streamTimout time.Duration
 		podCPU, podMemory        string
+		readiness, liveness      string
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [flags] SCRIPT [-- spread-run-flags]",
@@ -82,6 +84,25 @@ Examples:
 					fmt.Fprintln(cmd.ErrOrStderr(), "lab: nothing to clean up")
 				}
 				return errors.Join(err, cerr)
+			}
+			// Probe fields left out: kubelet's timeout and thresholds, the
+			// lab's 250ms period (kubelet's 10s is long for a short run).
+			labProbe := pods.ProbeSpec{Path: cfg.ReadinessPath, Period: 250 * time.Millisecond, Timeout: time.Second, Success: 1, Failure: 3}
+			if readiness != "" {
+				p, err := pods.ParseProbe(readiness, labProbe)
+				if err != nil || p.Path == "" {
+					return fmt.Errorf("lab: --readiness-probe: %v", errOr(err, "a pod needs a readiness probe"))
+				}
+				cfg.Readiness = p
+			}
+			if liveness != "" {
+				base := labProbe
+				base.Path = "/healthz"
+				p, err := pods.ParseProbe(liveness, base)
+				if err != nil {
+					return fmt.Errorf("lab: --liveness-probe: %w", err)
+				}
+				cfg.Liveness = p
 			}
 			if podCPU != "" {
 				m, err := cgroup.ParseCPU(podCPU)
@@ -173,11 +194,20 @@ Examples:
 	f.StringVar(&cfg.ReadinessPath, "readiness-path", "/readyz", "readiness probe path on the pod's HTTP port")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 30*time.Second, "termination grace period of a stopping pod before SIGKILL")
 	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")
+	f.StringVar(&readiness, "readiness-probe", "", "kubelet readiness probe: 'path=/readyz,period=1s,timeout=1s,success=1,failure=3,initialDelay=0s' (fields left out: --readiness-path, period 250ms, timeout 1s, success 1, failure 3)")
+	f.StringVar(&liveness, "liveness-probe", "", "kubelet liveness probe, same fields (path default /healthz): after failure consecutive failures the pod's process is restarted in place; default none")
 	f.StringVar(&podCPU, "pod-cpu", "", "each pod's CPU limit as in resources.limits.cpu (e.g. 250m): a CFS quota in the pod's cgroup (root)")
 	f.StringVar(&podMemory, "pod-memory", "", "each pod's memory limit as in resources.limits.memory (e.g. 256Mi): the pod's cgroup memory limit, OOM-killed above it (root)")
 	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces and cgroups of labs that are no longer running, then exit")
 	f.BoolVar(&cleanupAll, "cleanup-all", false, "remove every spread-lab-* namespace and cgroup, even of running labs, then exit")
 	return cmd
+}
+
+func errOr(err error, msg string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return msg
 }
 
 // splitLabArgs separates SCRIPT from the flags after "--".

@@ -56,6 +56,13 @@ type Config struct {
 	ReadinessPath string
 	// ProbePeriod is the readiness probe period ("" = 250ms).
 	ProbePeriod time.Duration
+	// Readiness is the full readiness probe (kubelet's fields); when its
+	// Path is empty it is ReadinessPath every ProbePeriod, timeout 1s,
+	// success 1, failure 3 (kubelet's thresholds at a lab-sized period).
+	Readiness pods.ProbeSpec
+	// Liveness restarts a pod's process after Failure consecutive failed
+	// probes (zero Path = no liveness probe, kubelet's default).
+	Liveness pods.ProbeSpec
 	// StopGrace is how long a stopping pod may drain before SIGKILL (0 = 30s,
 	// kubelet's terminationGracePeriodSeconds default).
 	StopGrace time.Duration
@@ -126,6 +133,7 @@ type PodInfo struct {
 	Started           time.Time          `json:"started"`
 	Ready             time.Time          `json:"ready"`
 	Stopped           time.Time          `json:"stopped"`
+	Restarts          int                `json:"restarts"`
 	ServerRequests    float64            `json:"server_requests"`
 	ServerConnections map[string]float64 `json:"server_connections"`
 }
@@ -257,6 +265,17 @@ func (c *Config) defaults() error {
 	}
 	if c.ProbePeriod <= 0 {
 		c.ProbePeriod = 250 * time.Millisecond
+	}
+	if c.Readiness.Path == "" {
+		c.Readiness = pods.ProbeSpec{Path: c.ReadinessPath, Period: c.ProbePeriod, Timeout: time.Second, Success: 1, Failure: 3}
+	}
+	for _, p := range []*pods.ProbeSpec{&c.Readiness, &c.Liveness} {
+		if p.Path == "" {
+			continue
+		}
+		if p.Period <= 0 || p.Timeout <= 0 || p.Success < 1 || p.Failure < 1 || p.InitialDelay < 0 {
+			return fmt.Errorf("lab: probe %+v: want period and timeout > 0, success and failure >= 1", *p)
+		}
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 30 * time.Second
@@ -434,8 +453,9 @@ type lab struct {
 	nextPod    int
 	closing    bool
 
-	applyMu sync.Mutex           // serialises Service updates
-	applied map[string]pods.Spec // endpoints currently programmed
+	applyMu          sync.Mutex           // serialises Service updates
+	applied          map[string]pods.Spec // endpoints currently programmed
+	usingTerminating bool                 // only terminating endpoints are programmed
 }
 
 // record notes an event and prints a progress line.

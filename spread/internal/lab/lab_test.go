@@ -16,6 +16,7 @@ import (
 
 	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/netns"
+	"spread.dev/spread/internal/lab/pods"
 )
 
 // Test binaries, built once per test process.
@@ -708,5 +709,104 @@ func TestSIGKILLThenSweep(t *testing.T) {
 				t.Errorf("pod process %s survived: %s", pid, b)
 			}
 		}
+	}
+}
+
+// Readiness with kubelet's thresholds: pod 1 starts failing /readyz at
+// 0.7 s and leaves the endpoints after 3 consecutive failures; new
+// connections then reach only pod 2.
+func TestReadinessFailureLeavesEndpoints(t *testing.T) {
+	labpod, _, _ := bins(t)
+	res, hits := runPlan(t, ModeUserspace, 2, nil, `{"tcp-new":[{"do":"tcp-new","n":80,"every":"20ms"}]}`, func(c *Config) {
+		c.PodCommand = podTemplate(labpod) + `{{if eq .Name "echo-server-1"}} --unready-after 700ms{{end}}`
+	})
+	var removed float64 = -1
+	for _, e := range res.Events {
+		if e.Kind == "pod-removed" && e.Pod == "echo-server-1" && strings.Contains(e.Detail, "readiness failed 3 times") {
+			removed = e.AtSeconds
+			break
+		}
+	}
+	if removed < 0 {
+		t.Fatalf("pod 1 never left the endpoints for readiness: %+v", res.Events)
+	}
+	var after int
+	for _, h := range hits["tcp-new"] {
+		if h.T > removed+0.05 {
+			after++
+			if h.Pod != "echo-server-2" {
+				t.Errorf("request at %.2fs (pod 1 removed at %.2fs) served by %q", h.T, removed, h.Pod)
+			}
+		}
+	}
+	if after < 10 {
+		t.Errorf("only %d requests after the removal", after)
+	}
+}
+
+// Liveness: /livez fails 600 ms after the process starts; after 2 failed
+// probes the container is restarted in place (same address), becomes ready
+// again and serves.
+func TestLivenessRestartsInPlace(t *testing.T) {
+	labpod, _, _ := bins(t)
+	res, hits := runPlan(t, ModeUserspace, 1, nil, `{"tcp-new":[{"do":"tcp-new","n":120,"every":"20ms"}]}`, func(c *Config) {
+		c.PodCommand = podTemplate(labpod) + " --live-for 600ms"
+		c.Liveness = pods.ProbeSpec{Path: "/livez", Period: 50 * time.Millisecond, Timeout: time.Second, Success: 1, Failure: 2}
+	})
+	var restarted, readdedAfter float64 = -1, -1
+	for _, e := range res.Events {
+		switch {
+		case e.Kind == "pod-restarted" && restarted < 0:
+			restarted = e.AtSeconds
+		case e.Kind == "pod-added" && restarted >= 0 && readdedAfter < 0:
+			readdedAfter = e.AtSeconds
+		}
+	}
+	if restarted < 0 || readdedAfter < 0 {
+		t.Fatalf("no restart and re-add: %+v", res.Events)
+	}
+	if res.Pods[0].Restarts < 1 || len(res.Pods) != 1 {
+		t.Errorf("pods %+v", res.Pods)
+	}
+	var servedAfter int
+	for _, h := range hits["tcp-new"] {
+		if h.T > readdedAfter+0.05 && h.Pod == "echo-server-1" {
+			servedAfter++
+		}
+	}
+	if servedAfter == 0 {
+		t.Error("the restarted pod served nothing")
+	}
+}
+
+// Terminating endpoints: scaling 1 -> 0 leaves no ready endpoint, so the
+// terminating pod, which still passes readiness while it drains, keeps
+// taking new connections until it exits (kube-proxy >= 1.28).
+func TestTerminatingEndpointUsedWhenNoneReady(t *testing.T) {
+	labpod, _, _ := bins(t)
+	res, hits := runPlan(t, ModeUserspace, 1, []Event{{At: 300 * time.Millisecond, Kind: KindScale, Replicas: 0}},
+		`{"tcp-new":[{"do":"tcp-new","n":40,"every":"20ms"}]}`, func(c *Config) {
+			c.PodCommand = podTemplate(labpod) + " --drain-ready 1500ms"
+		})
+	var fallback float64 = -1
+	for _, e := range res.Events {
+		if e.Kind == "endpoints" && strings.Contains(e.Detail, "true") {
+			fallback = e.AtSeconds
+		}
+	}
+	if fallback < 0 {
+		t.Fatalf("terminating endpoints never used: %+v", res.Events)
+	}
+	var after, failed int
+	for _, h := range hits["tcp-new"] {
+		if h.T > fallback+0.05 {
+			after++
+			if h.Pod != "echo-server-1" {
+				failed++
+			}
+		}
+	}
+	if after < 10 || failed > 0 {
+		t.Errorf("after scale to 0: %d requests, %d not served by the terminating pod", after, failed)
 	}
 }

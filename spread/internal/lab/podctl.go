@@ -30,6 +30,9 @@ type podState struct {
 	logs     *logCounter
 	stats    PodStats
 	scraped  bool // /metrics answered at least once
+	// readiness bookkeeping (kubelet's consecutive thresholds)
+	passes, fails int
+	serving       bool // terminating, yet passing readiness
 }
 
 // startPod launches one more pod and its readiness prober.
@@ -94,79 +97,195 @@ func (l *lab) startPod() (*podState, error) {
 	return ps, nil
 }
 
-// watchPod probes readiness until the pod exits, adding and removing its
-// endpoint as kubelet + EndpointSlice controller + kube-proxy would.
+// watchPod runs the pod's readiness probe until the pod exits, adding and
+// removing its endpoint as kubelet + EndpointSlice controller + kube-proxy
+// would, and starts its liveness prober.
 func (l *lab) watchPod(ps *podState) {
 	defer l.wg.Done()
 	defer ps.logFile.Close()
-	url := "http://" + net.JoinHostPort(ps.pod.IP, strconv.Itoa(ps.pod.HTTPPort)) + l.cfg.ReadinessPath
-	t := time.NewTicker(l.cfg.ProbePeriod)
+	rp := l.cfg.Readiness
+	url := "http://" + net.JoinHostPort(ps.pod.IP, strconv.Itoa(ps.pod.HTTPPort)) + rp.Path
+	if l.cfg.Liveness.Path != "" {
+		l.wg.Add(1)
+		go l.livenessLoop(ps)
+	}
+	// kubelet probes nothing before initialDelaySeconds.
+	if !l.sleepOrExit(ps, rp.InitialDelay) {
+		l.podExited(ps)
+		return
+	}
+	t := time.NewTicker(rp.Period)
 	defer t.Stop()
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), rp.Timeout)
+		err := pods.Probe(ctx, l.svc.httpClient(), url)
+		cancel()
+		l.readinessResult(ps, err)
 		select {
 		case <-ps.pod.Done():
-			// Last counters while its cgroup still holds its CPU time.
-			l.finalSample(ps)
-			if ps.cg != nil {
-				if err := ps.cg.Delete(); err != nil {
-					l.record("error", ps.info.Name, "remove pod cgroup: "+err.Error())
-				}
-			}
-			// The pod is gone: so is its address (its network namespace).
-			if err := l.svc.podGone(ps.info.Name); err != nil {
-				l.record("error", ps.info.Name, "remove pod network: "+err.Error())
-			}
-			l.mu.Lock()
-			wasReady, stopping := ps.ready, ps.stopping
-			ps.ready = false
-			if ps.info.Stopped.IsZero() {
-				ps.info.Stopped = time.Now()
-			}
-			l.mu.Unlock()
-			if wasReady {
-				l.syncEndpoints("pod exited")
-				l.record("pod-removed", ps.info.Name, "process exited")
-			}
-			if !stopping {
-				detail := "exit 0"
-				if err := ps.pod.Err(); err != nil {
-					detail = err.Error()
-				}
-				l.record("pod-exited", ps.info.Name, detail)
-			}
+			l.podExited(ps)
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := pods.Probe(ctx, l.svc.httpClient(), url)
-		cancel()
-		l.mu.Lock()
-		if ps.stopping {
-			l.mu.Unlock()
-			continue
-		}
+	}
+}
+
+// sleepOrExit waits d; false if the pod exited meanwhile.
+func (l *lab) sleepOrExit(ps *podState, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	select {
+	case <-ps.pod.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// readinessResult applies one probe result with kubelet's thresholds:
+// ready after Success consecutive passes, not ready after Failure
+// consecutive failures. A terminating pod keeps being probed: kube-proxy
+// still uses it ("serving") when no ready endpoint is left.
+func (l *lab) readinessResult(ps *podState, err error) {
+	rp := l.cfg.Readiness
+	l.mu.Lock()
+	if err == nil {
+		ps.passes++
+		ps.fails = 0
+	} else {
+		ps.fails++
+		ps.passes = 0
+	}
+	if ps.stopping {
+		was := ps.serving
 		switch {
-		case err == nil && !ps.ready:
-			ps.ready = true
-			first := ps.info.Ready.IsZero()
-			if first {
-				ps.info.Ready = time.Now()
-			}
-			l.mu.Unlock()
-			if first {
-				l.record("pod-ready", ps.info.Name, "")
-			}
-			l.syncEndpoints("pod ready")
-			l.record("pod-added", ps.info.Name, fmt.Sprintf("endpoint %s (ports tcp %d/%d, udp %d)", ps.pod.IP, ps.pod.HTTPPort, ps.pod.HTTPSPort, ps.pod.H3Port))
-			ps.readyOne.Do(func() { close(ps.readyCh) })
-		case err != nil && ps.ready:
-			ps.ready = false
-			l.mu.Unlock()
-			l.syncEndpoints("readiness failed")
-			l.record("pod-removed", ps.info.Name, "readiness failed: "+err.Error())
-		default:
-			l.mu.Unlock()
+		case err == nil && ps.passes >= rp.Success:
+			ps.serving = true
+		case err != nil && ps.fails >= rp.Failure:
+			ps.serving = false
 		}
+		changed := was != ps.serving
+		l.mu.Unlock()
+		if changed {
+			l.syncEndpoints("terminating pod serving=" + strconv.FormatBool(!was))
+		}
+		return
+	}
+	switch {
+	case err == nil && !ps.ready && ps.passes >= rp.Success:
+		ps.ready = true
+		first := ps.info.Ready.IsZero()
+		if first {
+			ps.info.Ready = time.Now()
+		}
+		l.mu.Unlock()
+		if first {
+			l.record("pod-ready", ps.info.Name, "")
+		}
+		l.syncEndpoints("pod ready")
+		l.record("pod-added", ps.info.Name, fmt.Sprintf("endpoint %s (ports tcp %d/%d, udp %d)", ps.pod.IP, ps.pod.HTTPPort, ps.pod.HTTPSPort, ps.pod.H3Port))
+		ps.readyOne.Do(func() { close(ps.readyCh) })
+	case err != nil && ps.ready && ps.fails >= rp.Failure:
+		ps.ready = false
+		l.mu.Unlock()
+		l.syncEndpoints("readiness failed")
+		l.record("pod-removed", ps.info.Name, fmt.Sprintf("readiness failed %d times: %v", ps.fails, err))
+	default:
+		l.mu.Unlock()
+	}
+}
+
+// livenessLoop runs the liveness probe; after Failure consecutive failures
+// the container is restarted in place (same namespace and address), as
+// kubelet does, and probing starts over after InitialDelay.
+func (l *lab) livenessLoop(ps *podState) {
+	defer l.wg.Done()
+	lp := l.cfg.Liveness
+	url := "http://" + net.JoinHostPort(ps.pod.IP, strconv.Itoa(ps.pod.HTTPPort)) + lp.Path
+	for {
+		if !l.sleepOrExit(ps, lp.InitialDelay) {
+			return
+		}
+		fails := 0
+		for fails < lp.Failure {
+			ctx, cancel := context.WithTimeout(context.Background(), lp.Timeout)
+			err := pods.Probe(ctx, l.svc.httpClient(), url)
+			cancel()
+			if err == nil {
+				fails = 0
+			} else {
+				fails++
+			}
+			if !l.sleepOrExit(ps, lp.Period) {
+				return
+			}
+		}
+		l.mu.Lock()
+		stopping := ps.stopping
+		l.mu.Unlock()
+		if stopping {
+			return // a terminating pod is not restarted
+		}
+		l.restartPod(ps, fmt.Sprintf("liveness failed %d times", fails))
+	}
+}
+
+// restartPod replaces the pod's process: out of the endpoints (its
+// readiness starts over), SIGTERM with the grace period, then started again.
+func (l *lab) restartPod(ps *podState, why string) {
+	l.mu.Lock()
+	wasReady := ps.ready
+	ps.ready, ps.passes, ps.fails = false, 0, 0
+	l.mu.Unlock()
+	if wasReady {
+		l.syncEndpoints("pod restarting")
+		l.record("pod-removed", ps.info.Name, why)
+	}
+	l.record("pod-restarting", ps.info.Name, why)
+	if err := ps.pod.Restart(l.cfg.StopGrace); err != nil {
+		l.record("error", ps.info.Name, "restart: "+err.Error())
+		return
+	}
+	l.mu.Lock()
+	ps.info.Restarts = ps.pod.Restarts()
+	l.mu.Unlock()
+	l.record("pod-restarted", ps.info.Name, fmt.Sprintf("pid %d, restart %d", ps.pod.Pid(), ps.pod.Restarts()))
+}
+
+// podExited cleans up after a pod whose process is gone for good.
+func (l *lab) podExited(ps *podState) {
+	// Last counters while its cgroup still holds its CPU time.
+	l.finalSample(ps)
+	if ps.cg != nil {
+		if err := ps.cg.Delete(); err != nil {
+			l.record("error", ps.info.Name, "remove pod cgroup: "+err.Error())
+		}
+	}
+	// The pod is gone: so is its address (its network namespace).
+	if err := l.svc.podGone(ps.info.Name); err != nil {
+		l.record("error", ps.info.Name, "remove pod network: "+err.Error())
+	}
+	l.mu.Lock()
+	wasEndpoint := ps.ready || ps.serving
+	stopping := ps.stopping
+	ps.ready, ps.serving = false, false
+	if ps.info.Stopped.IsZero() {
+		ps.info.Stopped = time.Now()
+	}
+	l.mu.Unlock()
+	if wasEndpoint {
+		l.syncEndpoints("pod exited")
+	}
+	if wasEndpoint && !stopping {
+		l.record("pod-removed", ps.info.Name, "process exited")
+	}
+	if !stopping {
+		detail := "exit 0"
+		if err := ps.pod.Err(); err != nil {
+			detail = err.Error()
+		}
+		l.record("pod-exited", ps.info.Name, detail)
 	}
 }
 
@@ -184,7 +303,24 @@ func (l *lab) syncEndpoints(why string) {
 			now[ps.info.Name] = ps.pod.Spec
 		}
 	}
+	// kube-proxy since 1.28 (ProxyTerminatingEndpoints): when no endpoint
+	// is ready, terminating endpoints that still pass readiness (serving)
+	// take the traffic rather than dropping it.
+	fallback := false
+	if len(ready) == 0 {
+		for _, ps := range l.podList {
+			if ps.stopping && ps.serving {
+				ready = append(ready, ps.pod.Spec)
+				now[ps.info.Name] = ps.pod.Spec
+				fallback = true
+			}
+		}
+	}
 	l.mu.Unlock()
+	if fallback != l.usingTerminating {
+		l.usingTerminating = fallback
+		l.record("endpoints", "", fmt.Sprintf("terminating endpoints in use: %v", fallback))
+	}
 	var removed []pods.Spec
 	for name, spec := range l.applied {
 		if _, ok := now[name]; !ok {
@@ -213,6 +349,9 @@ func (l *lab) stopPod(ps *podState, grace time.Duration, hurry bool, why string)
 	ps.stopping = true
 	wasReady := ps.ready
 	ps.ready = false
+	// Until its next probes say otherwise it still serves (terminating,
+	// serving=true in its EndpointSlice).
+	ps.serving = wasReady
 	l.mu.Unlock()
 	select {
 	case <-ps.pod.Done():

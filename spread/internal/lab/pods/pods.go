@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/template"
 	"time"
@@ -79,13 +80,23 @@ func hostPort(ip string, port int) string {
 	return ip + ":" + strconv.Itoa(port)
 }
 
-// Pod is one running pod process.
+// Pod is one pod's container process; Restart replaces the process in
+// place (same namespace, same address), as kubelet restarts a container.
 type Pod struct {
 	Spec
 	Started time.Time
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
+
+	argv, env []string
+	log       io.Writer
+
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	exited     chan struct{} // closed when the current process is reaped
+	restarting bool
+	restarts   int
+
+	done chan struct{} // closed when the pod is finished for good
+	err  error
 }
 
 // Start launches argv as the pod, in its own process group, output to log.
@@ -93,33 +104,99 @@ func Start(s Spec, argv []string, env []string, log io.Writer) (*Pod, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("pods: empty command")
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "POD_NAME="+s.Name, "POD_IP="+s.IP), env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pods: start %s: %w", s.Name, err)
+	p := &Pod{Spec: s, Started: time.Now(), argv: argv, env: env, log: log, done: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.launch(); err != nil {
+		return nil, err
 	}
-	p := &Pod{Spec: s, Started: time.Now(), cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	return p, nil
 }
 
-// Pid is the pod's process id (also its process group id).
-func (p *Pod) Pid() int { return p.cmd.Process.Pid }
+// launch starts a process (p.mu held).
+func (p *Pod) launch() error {
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Env = append(append(os.Environ(), "POD_NAME="+p.Name, "POD_IP="+p.IP), p.env...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pods: start %s: %w", p.Name, err)
+	}
+	exited := make(chan struct{})
+	p.cmd, p.exited = cmd, exited
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		restarting := p.restarting
+		if !restarting {
+			p.err = err
+		}
+		p.mu.Unlock()
+		close(exited)
+		if !restarting {
+			close(p.done)
+		}
+	}()
+	return nil
+}
 
-// Done is closed when the pod process has exited.
+// Restart stops the current process (SIGTERM, SIGKILL after grace) and
+// starts the same command again; Done stays open. It fails when the pod
+// has already finished.
+func (p *Pod) Restart(grace time.Duration) error {
+	p.mu.Lock()
+	select {
+	case <-p.done:
+		p.mu.Unlock()
+		return fmt.Errorf("pods: restart %s: already exited", p.Name)
+	default:
+	}
+	p.restarting = true
+	pid, exited := p.cmd.Process.Pid, p.exited
+	p.mu.Unlock()
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-exited
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of its group
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.restarting = false
+	p.restarts++
+	if err := p.launch(); err != nil {
+		p.err = err
+		close(p.done)
+		return err
+	}
+	return nil
+}
+
+// Restarts counts Restart calls that started a new process.
+func (p *Pod) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+// Pid is the current process's id (also its process group id).
+func (p *Pod) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
+// Done is closed when the pod has exited for good (not on a Restart).
 func (p *Pod) Done() <-chan struct{} { return p.done }
 
 // Err is the process's exit error, valid after Done.
 func (p *Pod) Err() error { return p.err }
 
-// Signal sends sig to the pod's whole process group.
+// Signal sends sig to the current process's whole group.
 func (p *Pod) Signal(sig syscall.Signal) {
-	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	_ = syscall.Kill(-p.Pid(), sig)
 }
 
 // Stop sends SIGTERM, waits up to grace for the exit, then SIGKILLs the
@@ -148,10 +225,80 @@ func (p *Pod) Stop(grace time.Duration, hurry bool) {
 	<-p.done
 }
 
-// Probe does one readiness check: GET url, success on 200-399 (kubelet's rule).
+// ProbeSpec is a kubelet HTTP probe: GET Path every Period, each attempt
+// bounded by Timeout; Success consecutive passes make it pass, Failure
+// consecutive failures make it fail; nothing is probed before InitialDelay.
+type ProbeSpec struct {
+	Path                          string
+	Period, Timeout, InitialDelay time.Duration
+	Success, Failure              int
+}
+
+// DefaultProbe is kubelet's defaults (periodSeconds 10, timeoutSeconds 1,
+// successThreshold 1, failureThreshold 3) on path.
+func DefaultProbe(path string) ProbeSpec {
+	return ProbeSpec{Path: path, Period: 10 * time.Second, Timeout: time.Second, Success: 1, Failure: 3}
+}
+
+// ParseProbe reads 'path=/readyz,period=1s,timeout=1s,success=1,failure=3,
+// initialDelay=0s' over base (fields left out keep base's values); "off"
+// disables the probe (zero ProbeSpec).
+func ParseProbe(s string, base ProbeSpec) (ProbeSpec, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" || s == "none" {
+		return ProbeSpec{}, nil
+	}
+	p := base
+	for _, kv := range strings.Split(s, ",") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return p, fmt.Errorf("pods: probe %q: %q is not key=value", s, kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		var err error
+		switch strings.ToLower(k) {
+		case "path":
+			if !strings.HasPrefix(v, "/") {
+				return p, fmt.Errorf("pods: probe %q: path must start with /", s)
+			}
+			p.Path = v
+		case "period":
+			p.Period, err = probeDuration(v)
+		case "timeout":
+			p.Timeout, err = probeDuration(v)
+		case "initialdelay":
+			p.InitialDelay, err = probeDuration(v)
+		case "success":
+			p.Success, err = strconv.Atoi(v)
+		case "failure":
+			p.Failure, err = strconv.Atoi(v)
+		default:
+			return p, fmt.Errorf("pods: probe %q: unknown key %q (want path, period, timeout, success, failure, initialDelay)", s, k)
+		}
+		if err != nil {
+			return p, fmt.Errorf("pods: probe %q: %s: %w", s, k, err)
+		}
+	}
+	if p.Path == "" || p.Period <= 0 || p.Timeout <= 0 || p.Success < 1 || p.Failure < 1 || p.InitialDelay < 0 {
+		return p, fmt.Errorf("pods: probe %q: want a path, period and timeout > 0, success and failure >= 1", s)
+	}
+	return p, nil
+}
+
+// probeDuration reads a Go duration; a bare number is seconds (kubelet's unit).
+func probeDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
+}
+
+// Probe does one HTTP check: GET url within the context's deadline,
+// success on 200-399 (kubelet's rule).
 func Probe(ctx context.Context, c *http.Client, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

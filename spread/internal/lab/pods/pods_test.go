@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,5 +109,51 @@ func TestStopKillsGroup(t *testing.T) {
 		if !strings.Contains(string(st), ") Z ") {
 			t.Errorf("child %d of the pod survived", child)
 		}
+	}
+}
+
+func TestParseProbe(t *testing.T) {
+	got, err := ParseProbe("path=/readyz,period=1s,timeout=1s,success=1,failure=3,initialDelay=0s", DefaultProbe("/"))
+	want := ProbeSpec{Path: "/readyz", Period: time.Second, Timeout: time.Second, Success: 1, Failure: 3}
+	if err != nil || got != want {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	got, err = ParseProbe("period=2,initialDelay=500ms", DefaultProbe("/healthz"))
+	want = ProbeSpec{Path: "/healthz", Period: 2 * time.Second, Timeout: time.Second, Success: 1, Failure: 3, InitialDelay: 500 * time.Millisecond}
+	if err != nil || got != want {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	if got, err := ParseProbe("off", DefaultProbe("/")); err != nil || got.Path != "" {
+		t.Errorf("off: %+v %v", got, err)
+	}
+	for _, bad := range []string{"path=readyz", "period=soon", "failure=0", "colour=red", "period"} {
+		if _, err := ParseProbe(bad, DefaultProbe("/")); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// Restart replaces the process (new pid) without ending the pod.
+func TestRestartKeepsPod(t *testing.T) {
+	p, err := Start(Spec{Name: "p"}, []string{"sh", "-c", "sleep 30"}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second, false)
+	first := p.Pid()
+	if err := p.Restart(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		t.Fatal("Done closed by a restart")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if p.Pid() == first || p.Restarts() != 1 {
+		t.Errorf("pid %d -> %d, restarts %d", first, p.Pid(), p.Restarts())
+	}
+	p.Stop(time.Second, false)
+	if err := p.Restart(time.Second); err == nil {
+		t.Error("restart after exit accepted")
 	}
 }

@@ -20,13 +20,22 @@ func main() {
 	httpAddr := flag.String("http", "", "http listen address")
 	udpAddr := flag.String("udp", "", "udp listen address")
 	metricsAddr := flag.String("metrics", "", "metrics listen address")
+	unreadyAfter := flag.Duration("unready-after", 0, "fail /readyz from this long after start (0 = never)")
+	liveFor := flag.Duration("live-for", 0, "fail /livez from this long after start (0 = never)")
+	drainReady := flag.Duration("drain-ready", 0, "on SIGTERM keep passing /readyz and serving this long, then exit")
 	flag.Parse()
+	began := time.Now()
 	host, _ := os.Hostname()
 	var reqs, draining atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() == 1 {
+		if draining.Load() == 1 || (*unreadyAfter > 0 && time.Since(began) > *unreadyAfter) {
 			w.WriteHeader(503)
+		}
+	})
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		if *liveFor > 0 && time.Since(began) > *liveFor {
+			w.WriteHeader(500)
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -73,6 +82,11 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
+	if *drainReady > 0 {
+		// A pod that keeps serving while it terminates (a long preStop).
+		time.Sleep(*drainReady)
+		os.Exit(0)
+	}
 	// Like a real pod: fail readiness, keep serving while the Service
 	// forgets us, then exit.
 	draining.Store(1)
