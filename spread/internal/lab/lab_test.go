@@ -222,15 +222,15 @@ func TestIPTablesSpreadsAndPins(t *testing.T) {
 
 // scaleKillPlan: one UDP 5-tuple and one keep-alive TCP connection used
 // throughout, plus fresh TCP connections; pod 2 joins at 0.5 s, pod 1 is
-// killed at 1.5 s.
+// killed at 2.5 s (room for pod 2's start on a loaded 2-core machine).
 const scaleKillPlan = `{
- "udp-same":      [{"do":"udp-same","n":100,"every":"25ms"}],
- "tcp-keepalive": [{"do":"tcp-keepalive","n":50,"every":"25ms"}],
- "tcp-new":       [{"do":"tcp-new","n":100,"every":"25ms"}]
+ "udp-same":      [{"do":"udp-same","n":160,"every":"25ms"}],
+ "tcp-keepalive": [{"do":"tcp-keepalive","n":80,"every":"25ms"}],
+ "tcp-new":       [{"do":"tcp-new","n":160,"every":"25ms"}]
 }`
 
 func scaleKillEvents() []Event {
-	return []Event{{At: 500 * time.Millisecond, Kind: KindScale, Replicas: 2}, {At: 1500 * time.Millisecond, Kind: KindKill, Pod: "echo-server-1"}}
+	return []Event{{At: 500 * time.Millisecond, Kind: KindScale, Replicas: 2}, {At: 2500 * time.Millisecond, Kind: KindKill, Pod: "echo-server-1"}}
 }
 
 // checkScaleKill asserts: flows opened before the scale-up stay on pod 1
@@ -252,11 +252,20 @@ func checkScaleKill(t *testing.T, res *Result, hits map[string][]hit) {
 	if !(added2 < killed1 && killed1 <= removed1) {
 		t.Fatalf("event order: pod 2 added %.2f, pod 1 killed %.2f, removed %.2f", added2, killed1, removed1)
 	}
-	var before, after, lost int
+	var before, after, lost, dropped int
+	defer func() {
+		if dropped > 3 {
+			t.Errorf("%d datagrams unanswered before the kill", dropped)
+		}
+	}()
 	for _, h := range hits["udp-same"] {
 		switch {
 		case h.T < killed1-0.3:
-			if h.Pod != "echo-server-1" {
+			// "" is a datagram lost to a 300 ms timeout on a loaded
+			// machine; moving to another pod is the real failure.
+			if h.Pod == "" {
+				dropped++
+			} else if h.Pod != "echo-server-1" {
 				t.Errorf("udp flow at %.2fs on %q before the kill", h.T, h.Pod)
 			}
 			before++

@@ -267,6 +267,9 @@ func (l *lab) podExited(ps *podState) {
 		l.record("error", ps.info.Name, "remove pod network: "+err.Error())
 	}
 	l.mu.Lock()
+	// A killed pod is still "ready" (nobody told the Service); a stopped
+	// one left the ready set already and may only be serving.
+	wasReady := ps.ready
 	wasEndpoint := ps.ready || ps.serving
 	stopping := ps.stopping
 	ps.ready, ps.serving = false, false
@@ -277,7 +280,7 @@ func (l *lab) podExited(ps *podState) {
 	if wasEndpoint {
 		l.syncEndpoints("pod exited")
 	}
-	if wasEndpoint && !stopping {
+	if wasReady {
 		l.record("pod-removed", ps.info.Name, "process exited")
 	}
 	if !stopping {
