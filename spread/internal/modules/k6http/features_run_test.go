@@ -124,6 +124,9 @@ func TestSpreadRunHTTPFeatures(t *testing.T) {
 	bin := newHTTPBin(t)
 	codec := codecServer(t)
 	auth := strings.Replace(bin.URL, "http://", "http://user:pass@", 1)
+	ntlm := httptest.NewServer(&ntlmServer{user: "alice", domain: "CORP", pass: "s3cret", challenges: map[string][]byte{}, authed: map[string]bool{}})
+	t.Cleanup(ntlm.Close)
+	ntlmURL := strings.Replace(ntlm.URL, "http://", "http://CORP%5Calice:s3cret@", 1) + "/"
 	script := `
 import http from 'k6/http';
 import { check } from 'k6';
@@ -169,6 +172,7 @@ export default async function () {
   // Auth.
   check(http.get(A + '/basic-auth/user/pass'), { 'basic auth': (r) => r.status === 200 });
   check(http.get(A + '/digest-auth/auth/user/pass', { auth: 'digest' }), { 'digest auth': (r) => r.status === 200 && r.json('authorized') === true });
+  check(http.get(__ENV.NTLM, { auth: 'ntlm' }), { 'ntlm auth': (r) => r.status === 200 && r.body === 'ntlm ok' });
 
   // Compression: request bodies (one and several codings), responses.
   for (const c of ['gzip', 'deflate', 'br', 'zstd', 'gzip, br', 'zstd,deflate']) {
@@ -195,7 +199,7 @@ export default async function () {
 }
 `
 	points := filepath.Join(t.TempDir(), "points.json")
-	out, _ := spreadRun(t, script, "--out", "json="+points, "-e", "BIN="+bin.URL, "-e", "AUTH="+auth, "-e", "CODEC="+codec.URL)
+	out, _ := spreadRun(t, script, "--out", "json="+points, "-e", "BIN="+bin.URL, "-e", "AUTH="+auth, "-e", "CODEC="+codec.URL, "-e", "NTLM="+ntlmURL)
 	if !strings.Contains(out, "checks") {
 		t.Fatalf("no checks in the summary:\n%s", out)
 	}
