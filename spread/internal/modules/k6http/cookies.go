@@ -139,13 +139,13 @@ func parseParamCookies(v goja.Value) ([]paramCookie, error) {
 // cookieHeader is the Cookie header of one hop to u: the jar's cookies,
 // minus those replaced by params.cookies, then params.cookies, after any
 // Cookie header the script set itself. "" when there is none.
-func cookieHeader(jar *cookieJar, params []paramCookie, u *url.URL, own string) string {
+func cookieHeader(jar *cookieJar, params []paramCookie, u *url.URL, h http.Header) string {
 	fromJar := jar.cookies(u)
 	if len(fromJar) == 0 && len(params) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(own)
+	b.WriteString(h.Get("Cookie"))
 	add := func(name, value string) {
 		if b.Len() > 0 {
 			b.WriteString("; ")

@@ -102,7 +102,7 @@ func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
 func (rq *request) forHop(u *url.URL, auth *authState) *request {
 	cookie := ""
 	if rq.jar != nil || len(rq.cookies) > 0 {
-		cookie = cookieHeader(rq.jar, rq.cookies, u, rq.header.Get("Cookie"))
+		cookie = cookieHeader(rq.jar, rq.cookies, u, rq.header)
 	}
 	authz := auth.header
 	if cookie == "" && authz == "" {
