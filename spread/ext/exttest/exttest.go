@@ -21,6 +21,8 @@ type VU struct {
 	Reg     *ext.Registry
 	Opts    ext.Options
 	BaseTag ext.Tags
+	// Dir is where ReadFile resolves relative paths (the working directory when empty).
+	Dir string
 
 	loop *eventloop.Loop
 

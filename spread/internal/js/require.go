@@ -79,12 +79,18 @@ type Files struct {
 // NewFiles returns a cache resolving relative paths against dir.
 func NewFiles(dir string) *Files { return &Files{Dir: dir, files: map[string][]byte{}} }
 
-// Read returns the contents of path (relative to the script's folder).
-func (f *Files) Read(path string) ([]byte, error) {
+// Abs is the absolute, cleaned path Read reads for path.
+func (f *Files) Abs(path string) string {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(f.Dir, path)
 	}
-	path = filepath.Clean(path)
+	return filepath.Clean(path)
+}
+
+// Read returns the contents of path (relative to the script's folder).
+// The slice is shared by every caller: never modify it.
+func (f *Files) Read(path string) ([]byte, error) {
+	path = f.Abs(path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if b, ok := f.files[path]; ok {
