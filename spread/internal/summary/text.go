@@ -187,22 +187,25 @@ type metricLine struct {
 	title  string
 }
 
-// section of a metric in the summary, by name.
+// section of a metric in the summary, by name (numbers spaced so a
+// protocol's section can go between two others).
 func section(name string) (int, string) {
 	switch {
 	case name == "checks":
 		return 0, ""
 	case strings.HasPrefix(name, "http3_"):
-		return 2, "HTTP/3"
+		return 20, "HTTP/3"
 	case strings.HasPrefix(name, "http_req"):
-		return 1, "HTTP"
+		return 10, "HTTP"
+	case strings.HasPrefix(name, "ws_"):
+		return 30, "WEBSOCKET"
 	case name == "iteration_duration" || name == "iterations" || name == "dropped_iterations" ||
 		name == "vus" || name == "vus_max" || name == "group_duration":
-		return 3, "EXECUTION"
+		return 40, "EXECUTION"
 	case name == "data_sent" || name == "data_received":
-		return 4, "NETWORK"
+		return 50, "NETWORK"
 	}
-	return 5, "CUSTOM"
+	return 60, "CUSTOM"
 }
 
 // metrics renders every metric, grouped like k6's summary, sub-metrics
