@@ -191,3 +191,82 @@ export default function () {
 		t.Errorf("offline, uncached: %s", r.stderr)
 	}
 }
+
+// TestE2EArchive: `spread archive` packs the script, its local and
+// remote modules, the files it open()s and the options resolved with
+// the flags given then; `spread run archive.tar` runs it with the source
+// tree deleted, the server gone and an empty module cache.
+func TestE2EArchive(t *testing.T) {
+	t.Parallel()
+	srv, ca := remoteServer(t, map[string]string{
+		"/lib/main.js":     "import { twice } from './sub/math.js';\nexport { twice };\n",
+		"/lib/sub/math.js": "export function twice(x) { return x * 2; }\n",
+	})
+	src := t.TempDir()
+	files := map[string]string{
+		"test.js": `import { check } from 'k6';
+import exec from 'k6/execution';
+import { twice } from '` + srv.URL + `/lib/main.js';
+import { word } from './lib/local.js';
+const data = JSON.parse(open('./data/users.json'));
+const abs = open(__ENV.ABS_FILE);
+await Promise.resolve();
+export const options = { thresholds: { checks: ['rate==1'] } };
+export default function () {
+  check(null, {
+    'remote': () => twice(2) === 4,
+    'local': () => word === 'local',
+    'open relative': () => data.users.length === 2,
+    'open absolute': () => abs === 'absolute',
+    'env from archive time': () => __ENV.ABS_FILE !== undefined,
+    'options from archive time': () => exec.test.options.iterations === 3,
+  });
+}
+`,
+		"lib/local.js":    "export const word = 'local';\n",
+		"data/users.json": `{"users": ["a", "b"]}`,
+	}
+	for p, c := range files {
+		full := filepath.Join(src, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	absFile := filepath.Join(t.TempDir(), "abs.txt")
+	if err := os.WriteFile(absFile, []byte("absolute"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "test.tar")
+	env := []string{"SPREAD_CA_CERT=" + ca, "SPREAD_CACHE_DIR=" + filepath.Join(t.TempDir(), "c1")}
+	r := spreadEnv(t, src, env, "archive", "--iterations", "3", "-e", "ABS_FILE="+absFile, "-O", tarPath, "test.js")
+	expectCode(t, r, 0)
+
+	srv.Close()
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(absFile); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	env = []string{"SPREAD_CA_CERT=", "SPREAD_CACHE_DIR=" + filepath.Join(t.TempDir(), "c2")}
+	r = spreadEnv(t, elsewhere, env, "run", "--no-color", tarPath)
+	expectCode(t, r, 0)
+	if !strings.Contains(r.stdout, "✓ 18 ✗ 0") && !strings.Contains(r.stdout, "18 out of 18") {
+		t.Fatalf("archive run:\n%s\n%s", r.stdout, r.stderr)
+	}
+	// a damaged archive is a clear error, not a panic.
+	bad := filepath.Join(elsewhere, "bad.tar")
+	b, _ := os.ReadFile(tarPath)
+	if err := os.WriteFile(bad, b[:1024], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = spreadEnv(t, elsewhere, env, "run", bad)
+	expectCode(t, r, 104)
+	if !strings.Contains(r.stderr, "bad.tar") {
+		t.Errorf("damaged archive: %s", r.stderr)
+	}
+}

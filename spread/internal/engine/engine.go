@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -109,6 +108,19 @@ type Prepared struct {
 	Segment   executor.Segment
 	Registry  *ext.Registry
 	Shared    *vu.Shared
+	// Remote holds the remote modules the script imports (for archives).
+	Remote *js.RemoteLoader
+	// ScriptEnv are the -e values (for archives).
+	ScriptEnv map[string]string
+
+	cleanup func() // removes an extracted archive
+}
+
+// Close removes what Prepare made on disk (an extracted archive).
+func (p *Prepared) Close() {
+	if p.cleanup != nil {
+		p.cleanup()
+	}
 }
 
 // Prepare compiles the script, runs its init code once to read `options`
@@ -119,7 +131,20 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 		return nil, exitErr(ExitInvalidConfig, err)
 	}
 	remote.Warn = func(msg string) { js.NewLogger(cfg.Stderr, cfg.LogFormat).Log("warn", msg) }
-	prog, err := js.CompileWith(cfg.Script, js.CompileOptions{Remote: remote, KeepRemote: builtin.IsJSLibSummary})
+	script, arch, cleanup, err := openArchive(cfg.Script)
+	if err != nil {
+		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	prepared := false
+	defer func() {
+		if !prepared {
+			cleanup()
+		}
+	}()
+	if arch != nil {
+		remote.Archive = arch.Remote // no network: every module is in the archive
+	}
+	prog, err := js.CompileWith(script, js.CompileOptions{Remote: remote, KeepRemote: builtin.IsJSLibSummary})
 	if err != nil {
 		var ce *js.CompileError
 		if errors.As(err, &ce) {
@@ -131,6 +156,11 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	env := map[string]string{}
 	for k, v := range cfg.Env {
 		env[k] = v
+	}
+	if arch != nil {
+		for k, v := range arch.Env {
+			env[k] = v
+		}
 	}
 	for k, v := range cfg.ScriptEnv {
 		env[k] = v
@@ -145,7 +175,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 			}
 			return nil, false
 		}},
-		Files:    js.NewFiles(filepath.Dir(prog.Path)),
+		Files:    newFiles(prog.Path, script, arch),
 		Logger:   logger,
 		Registry: reg,
 		Options:  ext.Options{},
@@ -165,6 +195,11 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	scriptLayer, err := options.ParseScript(raw)
 	if err != nil {
 		return nil, exitErr(ExitInvalidConfig, err)
+	}
+	if arch != nil {
+		// the options resolved when the archive was made stand for the
+		// script's; this run's environment and flags still override them.
+		scriptLayer = options.Layer(arch.Options)
 	}
 	envLayer, err := options.FromEnv(cfg.Env)
 	if err != nil {
@@ -202,7 +237,9 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	if sh.Tags == nil {
 		sh.Tags = ext.Tags{}
 	}
-	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh}, nil
+	prepared = true
+	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh,
+		Remote: remote, ScriptEnv: cfg.ScriptEnv, cleanup: cleanup}, nil
 }
 
 func decodeAll(o ext.Options) map[string]any {
@@ -223,6 +260,7 @@ func Inspect(ctx context.Context, cfg *Config) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	out := decodeAll(p.Options.Raw)
 	scen := map[string]any{}
 	for _, c := range p.Scenarios {
@@ -292,6 +330,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	r := &run{cfg: cfg, p: p, sh: p.Shared, log: p.Shared.Logger}
 	return r.run(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -29,6 +30,8 @@ type Program struct {
 	// TopLevelAwait: the script uses top-level await, so module.exports
 	// holds the promise of its exports under TLAExport (see wrapTLA).
 	TopLevelAwait bool
+	// Inputs are the local files bundled (the script and its modules).
+	Inputs []string
 }
 
 // CompileError is a script error found before anything ran (syntax, an
@@ -109,7 +112,27 @@ func CompileWith(path string, co CompileOptions) (*Program, error) {
 		// far as we can (goja's error carries the mapped position).
 		return nil, &CompileError{Messages: []string{err.Error()}}
 	}
-	return &Program{Path: abs, Code: code, Prog: prog, TopLevelAwait: tla}, nil
+	return &Program{Path: abs, Code: code, Prog: prog, TopLevelAwait: tla, Inputs: localInputs(res.Metafile, cwd)}, nil
+}
+
+// localInputs lists the local files esbuild bundled (absolute paths),
+// from its metafile: what an archive must carry besides open()ed files.
+func localInputs(metafile, cwd string) []string {
+	var m struct {
+		Inputs map[string]json.RawMessage `json:"inputs"`
+	}
+	if json.Unmarshal([]byte(metafile), &m) != nil {
+		return nil
+	}
+	var out []string
+	for k := range m.Inputs {
+		if i := strings.Index(k, ":"); i > 0 && !strings.ContainsAny(k[:i], `/\`) {
+			continue // another namespace: remote:, spread-external:
+		}
+		out = append(out, filepath.Join(cwd, filepath.FromSlash(k)))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // buildOptions are esbuild's settings for the script at abs: a CommonJS
@@ -131,6 +154,7 @@ func buildOptions(abs, cwd string, tla bool, co CompileOptions) api.BuildOptions
 		Outfile:           filepath.Join(cwd, "__spread_bundle.js"),
 		LogLevel:          api.LogLevelSilent,
 		MainFields:        []string{"module", "main"},
+		Metafile:          true,
 		ResolveExtensions: []string{".ts", ".js", ".mjs", ".cjs", ".json"},
 		Loader: map[string]api.Loader{
 			".js": api.LoaderJS, ".mjs": api.LoaderJS, ".cjs": api.LoaderJS,

@@ -71,6 +71,9 @@ func Require(rt *goja.Runtime, r *Resolver, vu ext.VU) func(string) goja.Value {
 // the same file hold one copy.
 type Files struct {
 	Dir string // the script's folder; relative paths start here
+	// Root, when set, holds the files of an archive under their original
+	// absolute paths: an absolute path is looked up below it.
+	Root string
 
 	mu    sync.Mutex
 	files map[string][]byte
@@ -83,6 +86,8 @@ func NewFiles(dir string) *Files { return &Files{Dir: dir, files: map[string][]b
 func (f *Files) Abs(path string) string {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(f.Dir, path)
+	} else if f.Root != "" && !strings.HasPrefix(filepath.Clean(path), f.Root+string(filepath.Separator)) {
+		path = filepath.Join(f.Root, path)
 	}
 	return filepath.Clean(path)
 }
@@ -102,6 +107,18 @@ func (f *Files) Read(path string) ([]byte, error) {
 	}
 	f.files[path] = b
 	return b, nil
+}
+
+// Paths lists the files read so far (absolute), for archives.
+func (f *Files) Paths() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.files))
+	for p := range f.files {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Open returns the script's open(path[, "b"]); inInit says whether the VU
