@@ -46,6 +46,10 @@ var envOptions = []struct {
 	{"K6_BATCH_PER_HOST", "batchPerHost", envInt},
 	{"K6_HTTP_DEBUG", "httpDebug", envString},
 	{"K6_DISCARD_RESPONSE_BODIES", "discardResponseBodies", envBool},
+	{"K6_MAX_REDIRECTS", "maxRedirects", envInt},
+	{"K6_THROW", "throw", envBool},
+	{"K6_DNS", "dns", envString},
+	{"K6_LOCAL_IPS", "localIPs", envString},
 }
 
 // FromEnv builds the environment tier from K6_* variables.

@@ -225,24 +225,27 @@ export default async function () {
 	}
 }
 
-// TestSpreadRunThrowAndDiscard: the throw option makes a failed request an
-// exception (the iteration fails), and discardResponseBodies makes bodies
-// null unless a request asks for text.
+// TestSpreadRunThrowAndDiscard: --throw makes a failed request an
+// exception, --discard-response-bodies makes bodies null unless a request
+// asks for text; --user-agent and --max-redirects as k6's flags.
 func TestSpreadRunThrowAndDiscard(t *testing.T) {
 	bin := newHTTPBin(t)
 	script := `
 import http from 'k6/http';
 import { check } from 'k6';
-export const options = { iterations: 1, discardResponseBodies: true, throw: true, thresholds: { checks: ['rate==1'] } };
+export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };
 export default function () {
   check(http.get(__ENV.BIN + '/get'), { 'discarded': (r) => r.body === null });
   check(http.get(__ENV.BIN + '/get', { responseType: 'text' }), { 'text on request': (r) => r.body.length > 0 });
+  check(http.get(__ENV.BIN + '/user-agent', { responseType: 'text' }), { '--user-agent': (r) => r.json('user-agent') === 'flag-agent' });
+  check(http.get(__ENV.BIN + '/redirect/3'), { '--max-redirects': (r) => r.status === 302 });
   let threw = '';
   try { http.get('http://127.0.0.1:1/'); } catch (e) { threw = String(e); }
   check(threw, { 'throw': (s) => s.indexOf('1212') >= 0 });
 }
 `
-	spreadRun(t, script, "-e", "BIN="+bin.URL)
+	// k6's flags this time (the options tier is in the other tests).
+	spreadRun(t, script, "--throw", "--discard-response-bodies", "--user-agent", "flag-agent", "--max-redirects", "1", "-e", "BIN="+bin.URL)
 }
 
 // TestSpreadRunDNSHostsLocalIPs: a headless-Service-like name with four A
@@ -268,7 +271,6 @@ import { check } from 'k6';
 export const options = {
   vus: 3, iterations: 12, noConnectionReuse: true,
   dns: { ttl: '1m', select: 'roundRobin', policy: 'preferIPv4', server: %q },
-  localIPs: '127.0.0.6-127.0.0.8',
   hosts: { 'static.test:80': %q },
   thresholds: { checks: ['rate==1'], http_req_blocked: ['max>0'] },
 };
@@ -277,7 +279,7 @@ export default function () {
   check(http.get('http://static.test/'), { 'hosts with a port': (r) => r.body === 'static' });
 }
 `, ds.addr, hostsSrv.Listener.Addr().String(), port)
-	spreadRun(t, script)
+	spreadRun(t, script, "--local-ips", "127.0.0.6-127.0.0.8")
 	got := perPod()
 	total := 0
 	for _, ip := range podIPs {
