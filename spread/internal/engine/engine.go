@@ -409,7 +409,14 @@ func (r *run) run(parent context.Context) (retErr error) {
 		// Outputs last, after every sample went through the pump: on every
 		// path, including errors, so JSON files are complete.
 		r.pump.Close()
-		r.stopOutputs()
+		if err := r.stopOutputs(); err != nil {
+			// A results file that could not be written (full disk) makes the
+			// run's results incomplete: that outranks a threshold verdict.
+			var ee *ExitError
+			if retErr == nil || (errors.As(retErr, &ee) && ee.Code == ExitThresholds) {
+				retErr = exitErr(ExitGenericEngineErr, fmt.Errorf("results incomplete: %w", err))
+			}
+		}
 	}()
 
 	hooks := executor.Hooks{
@@ -650,13 +657,17 @@ func (r *run) emitVUs() {
 	)
 }
 
-func (r *run) stopOutputs() {
+// stopOutputs stops every output, logs each failure and returns them all.
+func (r *run) stopOutputs() error {
+	var errs []error
 	for _, o := range r.outputs {
 		if err := o.Stop(); err != nil {
 			r.log.Log("error", fmt.Sprintf("output %s: %v", o.Description(), err))
+			errs = append(errs, fmt.Errorf("output %s: %w", o.Description(), err))
 		}
 	}
 	r.outputs = nil
+	return errors.Join(errs...)
 }
 
 // printHeader shows what is about to run, as k6's banner does.

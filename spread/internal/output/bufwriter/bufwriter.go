@@ -47,6 +47,7 @@ type Writer struct {
 	gz   *gzip.Writer
 	buf  bytes.Buffer
 	werr error // first write error, reported by Stop
+	good int64 // bytes of the file that hold whole batches (whole lines)
 
 	mu      sync.Mutex
 	pending []ext.Sample
@@ -202,7 +203,18 @@ func (w *Writer) write() {
 		return
 	}
 	if w.werr == nil {
-		_, w.werr = w.w.Write(w.buf.Bytes())
+		b := w.buf.Bytes()
+		var n int
+		n, w.werr = w.w.Write(b)
+		if w.werr != nil && w.file != nil && w.gz == nil {
+			// A full disk takes part of a batch: cut the file back to the
+			// last newline that made it, so it ends with a complete line.
+			keep := w.good + int64(bytes.LastIndexByte(b[:n], '\n')+1)
+			if terr := w.file.Truncate(keep); terr == nil {
+				w.werr = fmt.Errorf("%w (the file keeps the %d bytes of complete lines written before)", w.werr, keep)
+			}
+		}
+		w.good += int64(n)
 	}
 	w.buf.Reset()
 }
