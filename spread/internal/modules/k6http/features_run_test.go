@@ -188,14 +188,16 @@ export default async function () {
   const rs = await Promise.all([1, 2, 3, 4].map((i) => http.asyncRequest('GET', B + '/delay/0.2?i=' + i)));
   check(rs, { 'asyncRequest': (r) => r.every((x) => x.status === 200) });
 
-  // http.url (name tag, counted by the threshold), userAgent, maxRedirects, throw.
+  // http.url (name tag, read back from --out json), userAgent, maxRedirects, batchPerHost.
   for (const id of [1, 2]) http.get(http.url` + "`${B}/anything/${id}`" + `);
   check(http.get(B + '/user-agent'), { 'userAgent option': (r) => r.json('user-agent') === 'feature-test/1.0' });
   check(http.get(B + '/redirect/9'), { 'maxRedirects stops': (r) => r.status === 302 });
   let threw = false;
   try { http.get('http://127.0.0.1:1/', { throw: true }); } catch (e) { threw = true; }
-  const batch = http.batch([B + '/get', B + '/get', B + '/get']);
-  check(batch, { 'batch with batchPerHost': (r) => r.every((x) => x.status === 200) });
+  const t0 = Date.now();
+  const batch = http.batch([1, 2, 3, 4].map((i) => B + '/delay/0.3?b=' + i));
+  const took = Date.now() - t0;
+  check(batch, { 'batchPerHost 2: two rounds of 300 ms': (r) => r.every((x) => x.status === 200) && took >= 590 && took < 3000 });
 }
 `
 	points := filepath.Join(t.TempDir(), "points.json")
