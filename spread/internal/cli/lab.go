@@ -13,6 +13,7 @@ import (
 
 	"spread.dev/spread/internal/lab"
 	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/netns"
 )
@@ -37,6 +38,7 @@ func newLabCommand() *cobra.Command {
 		udpTimeout, streamTimout time.Duration
 		podCPU, podMemory        string
 		readiness, liveness      string
+		clientLink, podLink      string
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [flags] SCRIPT [-- spread-run-flags]",
@@ -103,6 +105,19 @@ Examples:
 					return fmt.Errorf("lab: --liveness-probe: %w", err)
 				}
 				cfg.Liveness = p
+			}
+			for _, l := range []struct {
+				flag, val string
+				dst       *link.Spec
+			}{{"--link", clientLink, &cfg.ClientLink}, {"--pod-link", podLink, &cfg.PodLink}} {
+				if l.val == "" {
+					continue
+				}
+				sp, err := link.Parse(l.val)
+				if err != nil {
+					return fmt.Errorf("lab: %s: %w", l.flag, err)
+				}
+				*l.dst = sp
 			}
 			if podCPU != "" {
 				m, err := cgroup.ParseCPU(podCPU)
@@ -196,6 +211,9 @@ Examples:
 	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")
 	f.StringVar(&readiness, "readiness-probe", "", "kubelet readiness probe: 'path=/readyz,period=1s,timeout=1s,success=1,failure=3,initialDelay=0s' (fields left out: --readiness-path, period 250ms, timeout 1s, success 1, failure 3)")
 	f.StringVar(&liveness, "liveness-probe", "", "kubelet liveness probe, same fields (path default /healthz): after failure consecutive failures the pod's process is restarted in place; default none")
+	f.StringVar(&clientLink, "link", "", "emulate the client's link to the node: 'delay=2ms,jitter=0.2ms,loss=0.1%' (delay one-way, each direction) or 'rtt=2ms'; every packet crosses it (kernel modes; the client gets its own namespace)")
+	f.StringVar(&podLink, "pod-link", "", "emulate each pod's link to the node, same syntax as --link (the client-to-pod RTT is the sum of both)")
+	f.StringVar(&cfg.LinkEmulator, "link-emulator", "auto", "how links are emulated: auto (netem where the kernel has sch_netem, else userspace), netem, or userspace (TUN devices and a relay in the lab)")
 	f.StringVar(&podCPU, "pod-cpu", "", "each pod's CPU limit as in resources.limits.cpu (e.g. 250m): a CFS quota in the pod's cgroup (root)")
 	f.StringVar(&podMemory, "pod-memory", "", "each pod's memory limit as in resources.limits.memory (e.g. 256Mi): the pod's cgroup memory limit, OOM-killed above it (root)")
 	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces and cgroups of labs that are no longer running, then exit")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/lab/netns"
 	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/userspace"
@@ -75,6 +76,13 @@ type Config struct {
 	// applied with cgroups; zero = unlimited. Pods get a cgroup (for their
 	// CPU time) whenever the lab runs as root, limits or not.
 	PodLimits cgroup.Limits
+	// ClientLink and PodLink emulate the client's link to the node and each
+	// pod's (delay, jitter, loss per direction); zero = plain veth pairs.
+	// A client link puts the client in a namespace of its own.
+	ClientLink, PodLink link.Spec
+	// LinkEmulator: "auto" (netem where the kernel has it, else the TUN
+	// relay), "netem" or "userspace".
+	LinkEmulator string
 	// SampleEvery is how often each pod's counters are sampled for
 	// events.json (0 = 1s).
 	SampleEvery time.Duration
@@ -103,6 +111,9 @@ type Result struct {
 	// Targets are the env values the script received (TARGET_HTTP, ...).
 	Targets map[string]string `json:"targets"`
 	Events  []RecordedEvent   `json:"events"`
+	// Link says how the client and pod links were emulated, and the RTT
+	// the client measured to the Service (kernel modes only).
+	Link *LinkInfo `json:"link,omitempty"`
 	// Cgroups says which cgroup hierarchy held the pods ("" = none, and why).
 	Cgroups string `json:"cgroups"`
 	// Pods lists the pods in start order; PodStats has, per pod name, what
@@ -148,6 +159,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	mode, reason, err := ChooseProxy(cfg.Proxy, cfg.NodePort)
 	if err != nil {
 		return nil, err
+	}
+	if (!cfg.ClientLink.Zero() || !cfg.PodLink.Zero()) && mode == ModeUserspace {
+		return nil, errors.New("lab: --link/--pod-link need --proxy iptables or nftables (root): the links join network namespaces")
 	}
 	if cfg.Scheduler != "" && cfg.Scheduler != userspace.SchedRandom {
 		if mode != ModeUserspace {
@@ -211,6 +225,21 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 
 	if err := l.startInitialPods(ctx); err != nil {
 		return res, err
+	}
+	if ns, ok := l.svc.(*nodeService); ok {
+		li := ns.linkInfo()
+		if l.cfg.Replicas > 0 {
+			// Ten connects through the Service: what the client's
+			// handshakes will pay, measured, not assumed.
+			if rtt, err := ns.measureRTT(ctx, 10); err == nil {
+				li.MeasuredRTTms = float64(rtt.Microseconds()) / 1000
+			} else {
+				l.record("error", "", err.Error())
+			}
+		}
+		res.Link = &li
+		l.record("link", "", fmt.Sprintf("emulator %q client %s pods %s: expected rtt %.2fms, measured %.2fms",
+			li.Emulator, li.Client, li.Pods, li.ExpectedRTTms, li.MeasuredRTTms))
 	}
 	return res, l.runScript(ctx)
 }

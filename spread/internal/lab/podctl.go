@@ -485,6 +485,9 @@ func (l *lab) cleanup() error {
 	}
 	l.wg.Wait()
 	var errs []error
+	if ns, ok := l.svc.(*nodeService); ok && l.res.Link != nil {
+		l.res.Link.LostPackets = ns.linkInfo().LostPackets
+	}
 	if l.svc != nil {
 		if err := l.svc.close(); err != nil {
 			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))

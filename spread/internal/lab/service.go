@@ -9,13 +9,17 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"spread.dev/spread/internal/lab/conntrack"
 	"spread.dev/spread/internal/lab/kubeproxy"
+	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/lab/netns"
 	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/userspace"
@@ -147,7 +151,19 @@ type nodeService struct {
 	flowMu   sync.Mutex
 	ipToPod  map[string]string // pod IP -> pod name
 	flowBase map[string]int64  // by pod IP: counted before the last rule replacement
+
+	nodePort            bool      // the client targets NodePorts
+	clientLink, podLink link.Spec // emulated impairments (zero = plain veth)
+	emulator            string    // EmulatorTUN or EmulatorNetem, when a link is emulated
+	clientRelay         *link.Relay
+	podRelays           map[string]*link.Relay // by pod name (TUN emulator)
 }
+
+// Link emulators.
+const (
+	EmulatorTUN   = "userspace-tun" // TUN pair + relay in the lab process
+	EmulatorNetem = "netem"         // veth pair + sch_netem on both ends
+)
 
 // Node-side names of the pod network.
 const (
@@ -157,7 +173,8 @@ const (
 
 func newNodeService(ctx context.Context, cfg Config, mode string) (_ *nodeService, err error) {
 	s := &nodeService{mode: mode, svc: LabService(), nextIP: 2, podNS: map[string]*netns.NS{},
-		ipToPod: map[string]string{}, flowBase: map[string]int64{}}
+		ipToPod: map[string]string{}, flowBase: map[string]int64{}, podRelays: map[string]*link.Relay{},
+		nodePort: cfg.NodePort, clientLink: cfg.ClientLink, podLink: cfg.PodLink}
 	s.ns, err = netns.Create(ctx, netns.NewName(""))
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -181,7 +198,14 @@ func newNodeService(ctx context.Context, cfg Config, mode string) (_ *nodeServic
 	if _, err := s.ns.Output(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 		return nil, fmt.Errorf("lab: node network: %w", err)
 	}
-	if cfg.NodePort {
+	if !s.clientLink.Zero() || !s.podLink.Zero() {
+		s.emulator, err = chooseEmulator(ctx, s.ns, cfg.LinkEmulator)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// An emulated client link needs the client in a namespace of its own.
+	if cfg.NodePort || !s.clientLink.Zero() {
 		if err := s.addClient(ctx); err != nil {
 			return nil, err
 		}
@@ -204,13 +228,21 @@ func newNodeService(ctx context.Context, cfg Config, mode string) (_ *nodeServic
 	return s, nil
 }
 
-// addClient makes the client namespace and joins it to the lab's with a veth
-// pair; the lab side address plays the node IP.
+// addClient makes the client namespace and joins it to the node's: a veth
+// pair, or the emulated client link; the node side address plays the node
+// IP (NodePort traffic goes to it).
 func (s *nodeService) addClient(ctx context.Context) error {
 	var err error
 	s.client, err = netns.Create(ctx, netns.NewName("client"))
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
+	}
+	if !s.clientLink.Zero() && s.emulator == EmulatorTUN {
+		s.clientRelay, err = s.tunLink(ctx, s.client, "client0", NodeIP, ClientIP, s.clientLink)
+		if err != nil {
+			return fmt.Errorf("lab: client link: %w", err)
+		}
+		return nil
 	}
 	if err := s.ns.IP(ctx,
 		"link add node0 type veth peer name eth0 netns "+s.client.Name,
@@ -226,7 +258,84 @@ func (s *nodeService) addClient(ctx context.Context) error {
 	); err != nil {
 		return fmt.Errorf("lab: client link: %w", err)
 	}
+	if !s.clientLink.Zero() { // netem on both ends
+		if err := netemBoth(ctx, s.ns, "node0", s.client, "eth0", s.clientLink); err != nil {
+			return fmt.Errorf("lab: client link: %w", err)
+		}
+	}
 	return nil
+}
+
+// tunLink joins other to the node with a TUN device on each side (node
+// side nodeDev with nodeAddr, other side eth0 with otherAddr, point to
+// point) relayed with spec's delay, jitter and loss.
+func (s *nodeService) tunLink(ctx context.Context, other *netns.NS, nodeDev, nodeAddr, otherAddr string, spec link.Spec) (*link.Relay, error) {
+	var a, b int
+	if err := s.ns.Do(func() (err error) { a, err = link.OpenTUN(nodeDev); return }); err != nil {
+		return nil, err
+	}
+	if err := other.Do(func() (err error) { b, err = link.OpenTUN("eth0"); return }); err != nil {
+		unix.Close(a)
+		return nil, err
+	}
+	r, err := link.NewRelay(a, b, spec)
+	if err != nil {
+		return nil, err
+	}
+	err = s.ns.IP(ctx, "addr add "+nodeAddr+" peer "+otherAddr+" dev "+nodeDev, "link set "+nodeDev+" up")
+	if err == nil {
+		err = other.IP(ctx, "addr add "+otherAddr+" peer "+nodeAddr+" dev eth0", "link set eth0 up", "route add default dev eth0")
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// netemBoth puts spec on the egress of both ends of a veth pair.
+func netemBoth(ctx context.Context, a *netns.NS, devA string, b *netns.NS, devB string, spec link.Spec) error {
+	for _, end := range []struct {
+		ns  *netns.NS
+		dev string
+	}{{a, devA}, {b, devB}} {
+		if _, err := end.ns.Output(ctx, append([]string{"tc", "qdisc", "add", "dev", end.dev, "root"}, spec.NetemArgs()...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chooseEmulator resolves the link emulator: netem where this kernel has
+// sch_netem (tried on a dummy device in the node namespace), else the TUN
+// relay.
+func chooseEmulator(ctx context.Context, node *netns.NS, want string) (string, error) {
+	netemErr := func() error {
+		if _, err := exec.LookPath("tc"); err != nil {
+			return err
+		}
+		if err := node.IP(ctx, "link add netemprobe type dummy"); err != nil {
+			return err
+		}
+		defer node.IP(ctx, "link del netemprobe")
+		_, err := node.Output(ctx, "tc", "qdisc", "add", "dev", "netemprobe", "root", "netem", "delay", "1ms")
+		return err
+	}
+	switch want {
+	case "", "auto":
+		if netemErr() == nil {
+			return EmulatorNetem, nil
+		}
+		return EmulatorTUN, nil
+	case "netem":
+		if err := netemErr(); err != nil {
+			return "", fmt.Errorf("lab: --link-emulator netem: this kernel cannot run sch_netem: %w", err)
+		}
+		return EmulatorNetem, nil
+	case "userspace", EmulatorTUN:
+		return EmulatorTUN, nil
+	}
+	return "", fmt.Errorf("lab: --link-emulator %q (want auto, netem or userspace)", want)
 }
 
 // nextSpec gives the pod an address and a namespace of its own, wired to
@@ -247,17 +356,33 @@ func (s *nodeService) nextSpec(name string) (pods.Spec, error) {
 		return pods.Spec{}, fmt.Errorf("lab: pod %s: %w", name, err)
 	}
 	veth := "veth" + strconv.Itoa(n)
-	err = s.ns.IP(ctx,
-		"link add "+veth+" type veth peer name eth0 netns "+pns.Name,
-		"link set "+veth+" master "+bridgeName,
-		"link set "+veth+" up",
-	)
-	if err == nil {
-		err = pns.IP(ctx,
-			"addr add "+ip+"/24 dev eth0",
-			"link set eth0 up",
-			"route add default via "+bridgeIP,
+	if !s.podLink.Zero() && s.emulator == EmulatorTUN {
+		// A point-to-point TUN link instead of a bridge port: the node
+		// routes the pod's /32 to it; when it goes, the bridge's /24 is
+		// what is left, where nobody answers ARP (timeouts, as with veths).
+		var r *link.Relay
+		r, err = s.tunLink(ctx, pns, veth, bridgeIP, ip, s.podLink)
+		if err == nil {
+			s.podMu.Lock()
+			s.podRelays[name] = r
+			s.podMu.Unlock()
+		}
+	} else {
+		err = s.ns.IP(ctx,
+			"link add "+veth+" type veth peer name eth0 netns "+pns.Name,
+			"link set "+veth+" master "+bridgeName,
+			"link set "+veth+" up",
 		)
+		if err == nil {
+			err = pns.IP(ctx,
+				"addr add "+ip+"/24 dev eth0",
+				"link set eth0 up",
+				"route add default via "+bridgeIP,
+			)
+		}
+		if err == nil && !s.podLink.Zero() {
+			err = netemBoth(ctx, s.ns, veth, pns, "eth0", s.podLink)
+		}
 	}
 	if err != nil {
 		_ = pns.Delete()
@@ -285,7 +410,13 @@ func (s *nodeService) podGone(name string) error {
 	s.podMu.Lock()
 	pns := s.podNS[name]
 	delete(s.podNS, name)
+	relay := s.podRelays[name]
+	delete(s.podRelays, name)
 	s.podMu.Unlock()
+	if relay != nil {
+		// Closing the TUN devices removes them, and the pod's route.
+		_ = relay.Close()
+	}
 	if pns == nil {
 		return nil
 	}
@@ -303,7 +434,7 @@ func (s *nodeService) podGone(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
-	if veth != "" {
+	if veth != "" && relay == nil {
 		if err := s.ns.IP(ctx, "link del "+veth); err != nil {
 			errs = append(errs, err)
 		}
@@ -357,7 +488,7 @@ func (s *nodeService) setEndpoints(ctx context.Context, ready []pods.Spec, remov
 			if _, err := conntrack.DeleteUDP(ctx, s.ns.Output, ClusterIP, port.Port, p.IP); err != nil {
 				errs = append(errs, err)
 			}
-			if s.client != nil && port.NodePort > 0 {
+			if s.nodePort && port.NodePort > 0 {
 				if _, err := conntrack.DeleteUDP(ctx, s.ns.Output, NodeIP, port.NodePort, p.IP); err != nil {
 					errs = append(errs, err)
 				}
@@ -411,9 +542,79 @@ func (s *nodeService) newFlows(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
+// LinkInfo says how links were emulated and what round-trip time the
+// client measured to the Service.
+type LinkInfo struct {
+	Emulator      string  `json:"emulator"` // userspace-tun, netem, or "" (plain veths)
+	Client        string  `json:"client"`   // the client link's spec
+	Pods          string  `json:"pods"`     // each pod link's spec
+	ExpectedRTTms float64 `json:"expected_rtt_ms"`
+	MeasuredRTTms float64 `json:"measured_rtt_ms"` // median TCP connect time to the Service (0 = not measured)
+	LostPackets   uint64  `json:"lost_packets"`    // dropped by the TUN relays so far
+	RealTime      bool    `json:"realtime"`        // the relays' threads run SCHED_FIFO
+}
+
+// measureRTT times n TCP connects from the client's side to the Service's
+// HTTP port and returns the median: a SYN/SYN-ACK round trip through every
+// emulated link (client and pod side).
+func (s *nodeService) measureRTT(ctx context.Context, n int) (time.Duration, error) {
+	u := s.targets()["TARGET_HTTP"]
+	addr := strings.TrimPrefix(u, "http://")
+	from := s.ns
+	if s.client != nil {
+		from = s.client
+	}
+	var times []time.Duration
+	// All connects from one thread already in the namespace, timing only
+	// connect(2): entering the namespace is not part of the path.
+	err := from.Do(func() error {
+		for i := 0; i < n; i++ {
+			d := net.Dialer{Timeout: 5 * time.Second}
+			start := time.Now()
+			c, err := d.DialContext(ctx, "tcp", addr)
+			el := time.Since(start)
+			if err != nil {
+				return err
+			}
+			c.Close()
+			times = append(times, el)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lab: measure rtt to %s: %w", addr, err)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2], nil
+}
+
+// linkInfo describes the links (measured RTT filled in by the caller).
+func (s *nodeService) linkInfo() LinkInfo {
+	li := LinkInfo{Emulator: s.emulator, Client: s.clientLink.String(), Pods: s.podLink.String(),
+		ExpectedRTTms: float64(s.clientLink.RTT()+s.podLink.RTT()) / 1e6}
+	s.podMu.Lock()
+	relays := []*link.Relay{s.clientRelay}
+	for _, r := range s.podRelays {
+		relays = append(relays, r)
+	}
+	s.podMu.Unlock()
+	li.RealTime = true
+	for _, r := range relays {
+		if r != nil {
+			st := r.Stats()
+			li.LostPackets += st.Lost
+			li.RealTime = li.RealTime && st.RealTime
+		}
+	}
+	if s.emulator != EmulatorTUN {
+		li.RealTime = false
+	}
+	return li
+}
+
 // nodePortIPs are the node addresses that accept NodePort traffic.
 func (s *nodeService) nodePortIPs() []string {
-	if s.client != nil {
+	if s.nodePort {
 		return []string{NodeIP}
 	}
 	return nil
@@ -421,7 +622,7 @@ func (s *nodeService) nodePortIPs() []string {
 
 func (s *nodeService) targets() map[string]string {
 	host, httpPort, tlsPort := ClusterIP, 80, 443
-	if s.client != nil {
+	if s.nodePort {
 		host, httpPort, tlsPort = NodeIP, NodePortTCP, NodePortTLS
 	}
 	return map[string]string{
@@ -451,9 +652,17 @@ func (s *nodeService) close() error {
 	s.podMu.Lock()
 	left := s.podNS
 	s.podNS = map[string]*netns.NS{}
+	relays := s.podRelays
+	s.podRelays = map[string]*link.Relay{}
 	s.podMu.Unlock()
+	for _, r := range relays {
+		errs = append(errs, r.Close())
+	}
 	for _, pns := range left {
 		errs = append(errs, pns.Delete())
+	}
+	if s.clientRelay != nil {
+		errs = append(errs, s.clientRelay.Close())
 	}
 	if s.client != nil {
 		errs = append(errs, s.client.Delete())
