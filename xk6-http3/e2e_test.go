@@ -196,11 +196,11 @@ func TestSpreadRun(t *testing.T) {
 		if r.exit != 0 {
 			t.Fatalf("exit %d\n%s", r.exit, r.stderr)
 		}
-		if r.codes["1703"] == 0 {
+		if r.codes["1803"] == 0 {
 			t.Errorf("no stateless reset seen: %v", r.codes)
 		}
 		for code := range r.codes {
-			if code != "" && code != "1703" && code != "1702" {
+			if code != "" && code != "1803" && code != "1802" {
 				t.Errorf("unexpected error code %s: %v", code, r.codes)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 	"spread.dev/xk6-http3/client"
 )
 
@@ -38,8 +39,25 @@ func New() *Module { return &Module{pools: map[string]*pool{}} }
 
 // NewModuleInstance gives one VU its exports: the Client constructor.
 func (m *Module) NewModuleInstance(vu ext.VU) ext.Instance {
-	return &instance{m: m, vu: vu}
+	// The module's own metrics: registered here, not built into the core.
+	// The names and types are fixed, so an error is a name clash with a
+	// script's custom metric of another type: fail at import, clearly.
+	opened, err := vu.Metrics().NewMetric(MetricConnectionsOpened, ext.Counter)
+	if err != nil {
+		panic(vu.Runtime().NewGoError(fmt.Errorf("k6/x/http3: %w", err)))
+	}
+	handshake, err := vu.Metrics().NewMetric(MetricHandshakeDuration, ext.Trend, ext.Time)
+	if err != nil {
+		panic(vu.Runtime().NewGoError(fmt.Errorf("k6/x/http3: %w", err)))
+	}
+	return &instance{m: m, vu: vu, opened: opened, handshake: handshake, rep: httpkit.NewReporter(vu)}
 }
+
+// The metrics k6/x/http3 adds to k6's HTTP ones.
+const (
+	MetricConnectionsOpened = "http3_connections_opened" // new QUIC connections (counter)
+	MetricHandshakeDuration = "http3_handshake_duration" // their handshakes (trend, ms)
+)
 
 // acquirePool returns the shared multiplexed Client for opts.
 func (m *Module) acquirePool(opts client.Options) (*client.Client, func(), error) {
@@ -75,8 +93,10 @@ func (m *Module) acquirePool(opts client.Options) (*client.Client, func(), error
 }
 
 type instance struct {
-	m  *Module
-	vu ext.VU
+	m                 *Module
+	vu                ext.VU
+	opened, handshake *ext.Metric
+	rep               *httpkit.Reporter // the VU's reporter, shared by its Clients
 }
 
 // Exports: `import http3 from 'k6/x/http3'; new http3.Client({...})`.
@@ -103,7 +123,7 @@ func (i *instance) newClient(call goja.ConstructorCall) *goja.Object {
 	if err != nil {
 		panic(rt.NewTypeError("http3.Client: %v", err))
 	}
-	jc := &jsClient{vu: i.vu, cfg: cfg, mode: string(cfg.opts.Mode)}
+	jc := &jsClient{vu: i.vu, in: i, cfg: cfg, mode: string(cfg.opts.Mode)}
 	if jc.mode == "" {
 		jc.mode = string(client.SingleConnection)
 	}
@@ -150,12 +170,12 @@ func (i *instance) newClient(call goja.ConstructorCall) *goja.Object {
 
 // jsClient is one `new http3.Client()` of one VU.
 type jsClient struct {
-	vu       ext.VU
-	cfg      *clientConfig
-	mode     string
-	c        *client.Client
-	release  func()
-	tagCache ext.HTTPTagCache // reuses the sample tags of identical requests
+	vu      ext.VU
+	in      *instance // the VU's module instance: metrics, reporter
+	cfg     *clientConfig
+	mode    string
+	c       *client.Client
+	release func()
 }
 
 // prepared is a request parsed from JS, ready to run off the VU goroutine.
@@ -315,7 +335,7 @@ func (jc *jsClient) needsBody() bool {
 // do runs a prepared request; safe off the VU goroutine.
 func (jc *jsClient) do(p *prepared) *client.Result {
 	if p.err != nil {
-		return &client.Result{Start: time.Now(), Proto: "HTTP/3.0", ErrorCode: client.CodeInvalidURL, Error: p.err.Error()}
+		return &client.Result{Start: time.Now(), Proto: "HTTP/3.0", ErrorCode: httpkit.CodeInvalidURL, Error: p.err.Error()}
 	}
 	res, _ := jc.c.Do(jc.vu.Context(), &p.req)
 	return res
@@ -324,14 +344,14 @@ func (jc *jsClient) do(p *prepared) *client.Result {
 // report emits the request's samples and builds its JS response object;
 // only on the VU goroutine.
 func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
-	hr := &ext.HTTPResult{
+	hr := &httpkit.Result{
 		Start: res.Start, Method: p.req.Method, URL: p.req.URL, Status: res.Status,
 		StatusText: res.StatusText, Proto: "HTTP/3.0", Headers: res.Header, Body: res.Body,
 		BodyType: p.bodyTyp, TLSVersion: res.TLSVersion, Error: res.Error, ErrorCode: res.ErrorCode,
-		Timings: ext.HTTPTimings{Blocked: res.Timings.Blocked, Connecting: res.Timings.Connecting,
+		Timings: httpkit.Timings{Blocked: res.Timings.Blocked, Connecting: res.Timings.Connecting,
 			TLSHandshaking: res.Timings.TLSHandshaking, Sending: res.Timings.Sending,
 			Waiting: res.Timings.Waiting, Receiving: res.Timings.Receiving},
-		Request: ext.HTTPRequestInfo{Method: p.req.Method, URL: p.req.URL, Headers: p.reqHdr, Body: p.reqBody},
+		Request: httpkit.RequestInfo{Method: p.req.Method, URL: p.req.URL, Headers: p.reqHdr, Body: p.reqBody},
 	}
 	if hr.Headers == nil {
 		hr.Headers = http.Header{}
@@ -341,16 +361,16 @@ func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
 		hr.RemotePort, _ = strconv.Atoi(port)
 	}
 	if res.Status != 0 {
-		hr.Pod = ext.PodFrom(jc.cfg.podFrom, res.Header, res.Body)
+		hr.Pod = httpkit.PodFrom(jc.cfg.podFrom, res.Header, res.Body)
 	}
 	hr.Expected = res.ErrorCode == 0 && res.Status >= 200 && res.Status < 400
 	if p.bodyTyp == "none" {
 		hr.Body = nil
 	}
-	// Merge only when there is something to merge: the VU's own tag map
-	// then stays the same map from request to request, which lets the tag
-	// cache hand out one shared tag set instead of building ~15-entry maps
-	// per request (a visible share of the engine's cost per request).
+	// Merge only when there is something to merge: the VU's own tag set
+	// then stays the same set from request to request, which lets the
+	// reporter hand out one shared tag set instead of building ~15-entry
+	// sets per request (a visible share of the engine's cost per request).
 	base := jc.vu.Tags()
 	if len(jc.cfg.tags) > 0 {
 		base = base.Merge(jc.cfg.tags)
@@ -358,20 +378,16 @@ func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
 	if len(p.tags) > 0 {
 		base = base.Merge(p.tags)
 	}
-	tags := jc.tagCache.Tags(base, hr, "mode", jc.mode)
-	dataTags := base // data_* samples carry the base tags only, as before
-	if dataTags == nil {
-		dataTags = ext.Tags{} // nil would mean "the HTTP tags" to EmitRequest
-	}
-	ext.EmitRequest(jc.vu, tags, hr, ext.HTTPSamples{DataTags: dataTags, Sent: res.BytesSent, Received: res.BytesRecv})
+	// The request's bytes carry its tags, as in k6/http (httpkit's rule).
+	tags := jc.in.rep.Tags(base, hr, ext.Tag{Key: "mode", Value: jc.mode})
+	jc.in.rep.Request(tags, hr, res.BytesSent, res.BytesRecv)
 	if res.NewConn && res.Conn.Handshake > 0 {
-		reg := jc.vu.Metrics()
-		ct := base.Merge(map[string]string{"mode": jc.mode,
-			"resumed": strconv.FormatBool(res.Conn.Resumed), "zero_rtt": strconv.FormatBool(res.Conn.Used0RTT)})
+		ct := base.WithTags(ext.Tag{Key: "mode", Value: jc.mode},
+			ext.Tag{Key: "resumed", Value: strconv.FormatBool(res.Conn.Resumed)}, ext.Tag{Key: "zero_rtt", Value: strconv.FormatBool(res.Conn.Used0RTT)})
 		now := time.Now()
 		jc.vu.Push(
-			ext.Sample{Metric: reg.Get(ext.MetricHTTP3ConnectionsOpened), Time: now, Tags: ct, Value: 1},
-			ext.Sample{Metric: reg.Get(ext.MetricHTTP3HandshakeDuration), Time: now, Tags: ct,
+			ext.Sample{Metric: jc.in.opened, Time: now, Tags: ct, Value: 1},
+			ext.Sample{Metric: jc.in.handshake, Time: now, Tags: ct,
 				Value: float64(res.Conn.Handshake) / float64(time.Millisecond)},
 		)
 	}
@@ -379,7 +395,7 @@ func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
 	// scripts never look at it, and building it eagerly was 8 property
 	// sets per request.
 	rt := jc.vu.Runtime()
-	return ext.NewResponseObjectWith(rt, hr, ext.ResponseExtra{Key: "connection", Build: func() goja.Value {
+	return httpkit.NewResponseObjectWith(rt, hr, httpkit.ResponseExtra{Key: "connection", Build: func() goja.Value {
 		conn := rt.NewObject()
 		_ = conn.Set("id", res.Conn.ID)
 		_ = conn.Set("new", res.NewConn)

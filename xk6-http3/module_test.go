@@ -12,7 +12,7 @@ import (
 	"spread.dev/echo-server/testbin"
 	"spread.dev/spread/ext"
 	"spread.dev/spread/ext/exttest"
-	"spread.dev/xk6-http3/client"
+	"spread.dev/spread/ext/httpkit"
 )
 
 func TestMain(m *testing.M) {
@@ -85,7 +85,7 @@ func TestClientOptionErrors(t *testing.T) {
 func tagCount(samples []ext.Sample, tag, value string) int {
 	n := 0
 	for _, s := range samples {
-		if s.Tags[tag] == value {
+		if s.Tags.Get(tag) == value {
 			n++
 		}
 	}
@@ -132,20 +132,20 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		for _, s := range reqs {
 			for k, v := range map[string]string{"proto": "HTTP/3.0", "mode": "per-request", "status": "200",
 				"method": "GET", "expected_response": "true", "team": "x", "scenario": "default", "tls_version": "tls1.3"} {
-				if s.Tags[k] != v {
-					t.Errorf("tag %s=%q, want %q (%v)", k, s.Tags[k], v, s.Tags)
+				if s.Tags.Get(k) != v {
+					t.Errorf("tag %s=%q, want %q (%v)", k, s.Tags.Get(k), v, s.Tags)
 				}
 			}
 		}
 		if n := tagCount(reqs, "name", "b"); n != 3 {
 			t.Errorf("%d samples named b, want 3", n)
 		}
-		opened := vu.SamplesOf(ext.MetricHTTP3ConnectionsOpened)
-		if len(opened) != 8 || len(vu.SamplesOf(ext.MetricHTTP3HandshakeDuration)) != 8 {
+		opened := vu.SamplesOf(MetricConnectionsOpened)
+		if len(opened) != 8 || len(vu.SamplesOf(MetricHandshakeDuration)) != 8 {
 			t.Errorf("%d connections-opened samples, want 8", len(opened))
 		}
 		for _, s := range opened {
-			if s.Tags["mode"] != "per-request" || s.Tags["resumed"] != "false" || s.Tags["zero_rtt"] != "false" {
+			if s.Tags.Get("mode") != "per-request" || s.Tags.Get("resumed") != "false" || s.Tags.Get("zero_rtt") != "false" {
 				t.Errorf("connection tags %v", s.Tags)
 			}
 		}
@@ -171,8 +171,8 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		vu.StartIteration(0)
 		runJS(t, vu, `for (var i = 0; i < 3; i++) { var r = c.get(A); if (r.status != 200) throw new Error(r.error); }`)
 		var zero int
-		for _, s := range vu.SamplesOf(ext.MetricHTTP3ConnectionsOpened) {
-			if s.Tags["zero_rtt"] == "true" && s.Tags["resumed"] == "true" {
+		for _, s := range vu.SamplesOf(MetricConnectionsOpened) {
+			if s.Tags.Get("zero_rtt") == "true" && s.Tags.Get("resumed") == "true" {
 				zero++
 			}
 		}
@@ -240,18 +240,18 @@ func TestModuleAgainstEchoServer(t *testing.T) {
 		runJS(t, vu, `var c = new http3.Client({caCerts: CA, handshakeTimeout: "300ms"});`)
 		vu.StartIteration(0)
 		got := runJS(t, vu, `var r = c.get(U); r.status + " " + r.error_code + " " + (r.error.length > 0)`).String()
-		if got != "0 1701 true" {
-			t.Fatalf("got %q, want status 0, code 1701", got)
+		if got != "0 1801 true" {
+			t.Fatalf("got %q, want status 0, code 1801", got)
 		}
 		got = runJS(t, vu, `var r = c.get("http://x/"); r.error_code + ""`).String()
 		if got != "1020" {
 			t.Fatalf("got %q for an http:// URL", got)
 		}
 		failed := vu.SamplesOf(ext.MetricHTTPReqFailed)
-		if len(failed) != 2 || failed[0].Value != 1 || failed[0].Tags["error_code"] != "1701" {
+		if len(failed) != 2 || failed[0].Value != 1 || failed[0].Tags.Get("error_code") != "1801" {
 			t.Fatalf("http_req_failed samples %+v", failed)
 		}
-		if n := len(vu.SamplesOf(ext.MetricHTTP3ConnectionsOpened)); n != 0 {
+		if n := len(vu.SamplesOf(MetricConnectionsOpened)); n != 0 {
 			t.Errorf("%d connections counted as opened", n)
 		}
 	})
@@ -272,4 +272,4 @@ func waitMetric(t *testing.T, srv *echotest.Server, name string, want float64) {
 	}
 }
 
-var _ = client.CodeGeneric
+var _ = httpkit.CodeGeneric

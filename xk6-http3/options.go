@@ -8,14 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 	"spread.dev/xk6-http3/client"
 )
 
 // clientConfig is a parsed `new http3.Client({...})` argument.
 type clientConfig struct {
 	opts    client.Options
-	podFrom []ext.PodSource
+	podFrom []httpkit.PodSource
 	tags    map[string]string
 }
 
@@ -116,7 +116,7 @@ var optionParsers = map[string]func(cfg *clientConfig, v any) error{
 		if err != nil {
 			return err
 		}
-		cfg.podFrom, err = ext.ParsePodFrom(s)
+		cfg.podFrom, err = httpkit.ParsePodFrom(s)
 		return err
 	},
 	"tags": func(cfg *clientConfig, v any) error {
@@ -168,7 +168,7 @@ func parseClientConfig(raw map[string]any, insecure bool) (*clientConfig, error)
 	}
 	if cfg.podFrom == nil {
 		if _, set := raw["podFrom"]; !set {
-			cfg.podFrom, _ = ext.ParsePodFrom("")
+			cfg.podFrom, _ = httpkit.ParsePodFrom("")
 		}
 	}
 	if _, err := client.New(cfg.opts); err != nil { // validate the combination now

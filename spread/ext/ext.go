@@ -106,9 +106,10 @@ type VU interface {
 	Context() context.Context
 	// State is nil while the init context runs, then the VU's live state.
 	State() *State
-	// Tags is a snapshot of the current tag set: CLI/script tags, scenario
-	// tags, `scenario`, and `group` while inside group().
-	Tags() Tags
+	// Tags is the current tag set: CLI/script tags, scenario tags,
+	// `scenario`, and `group` while inside group(). It stays the same
+	// TagSet until one of those changes.
+	Tags() TagSet
 	// Push hands samples to the metrics engine and the outputs. It never
 	// blocks for long and is safe from any goroutine. It copies the
 	// samples it keeps, so the caller may reuse the slice once it returns.

@@ -60,38 +60,12 @@ type Metric struct {
 	Contains ValueType
 }
 
-// Tags is a set of sample tags. Treat a Tags value as immutable: With
-// returns a modified copy.
-type Tags map[string]string
-
-// With returns a copy of t with k set to v.
-func (t Tags) With(k, v string) Tags {
-	out := make(Tags, len(t)+1)
-	for key, val := range t {
-		out[key] = val
-	}
-	out[k] = v
-	return out
-}
-
-// Merge returns a copy of t with every pair of o set.
-func (t Tags) Merge(o map[string]string) Tags {
-	out := make(Tags, len(t)+len(o))
-	for key, val := range t {
-		out[key] = val
-	}
-	for key, val := range o {
-		out[key] = val
-	}
-	return out
-}
-
 // Sample is one measurement. Value is in milliseconds for Time metrics,
 // bytes for Data metrics, 0/1 for Rate metrics.
 type Sample struct {
 	Metric   *Metric
 	Time     time.Time
-	Tags     Tags
+	Tags     TagSet
 	Value    float64
 	Metadata map[string]string
 }
@@ -102,9 +76,6 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,127}$`)
 type Registry struct {
 	mu      sync.RWMutex
 	metrics map[string]*Metric
-
-	httpOnce sync.Once
-	http     *httpMetrics // looked up once: EmitHTTP runs on every request
 }
 
 // NewRegistry returns a registry holding the built-in metrics.
@@ -181,9 +152,6 @@ const (
 	MetricHTTPReqReceiving      = "http_req_receiving"
 	MetricHTTPReqFailed         = "http_req_failed"
 
-	MetricHTTP3ConnectionsOpened = "http3_connections_opened"
-	MetricHTTP3HandshakeDuration = "http3_handshake_duration"
-
 	// gRPC (k6/net/grpc), k6's names.
 	MetricGRPCReqDuration         = "grpc_req_duration"
 	MetricGRPCStreams             = "grpc_streams"
@@ -210,8 +178,6 @@ var builtins = []Metric{
 	{MetricHTTPReqWaiting, Trend, Time},
 	{MetricHTTPReqReceiving, Trend, Time},
 	{MetricHTTPReqFailed, Rate, Default},
-	{MetricHTTP3ConnectionsOpened, Counter, Default},
-	{MetricHTTP3HandshakeDuration, Trend, Time},
 	{MetricGRPCReqDuration, Trend, Time},
 	{MetricGRPCStreams, Counter, Default},
 	{MetricGRPCStreamsMsgsSent, Counter, Default},

@@ -26,6 +26,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 // Request is one HTTP/3 request.
@@ -417,10 +419,10 @@ func resolve(ctx context.Context, u *url.URL) (*net.UDPAddr, error) {
 	}
 	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil {
-		return nil, &Error{Code: CodeDNS, Msg: fmt.Sprintf("lookup %s: %v", host, err), Err: err}
+		return nil, &Error{Code: httpkit.CodeDNS, Msg: fmt.Sprintf("lookup %s: %v", host, err), Err: err}
 	}
 	if len(ips) == 0 {
-		return nil, &Error{Code: CodeDNS, Msg: "lookup " + host + ": no address"}
+		return nil, &Error{Code: httpkit.CodeDNS, Msg: "lookup " + host + ": no address"}
 	}
 	for _, ip := range ips {
 		if ip.IP.To4() != nil {
@@ -537,8 +539,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 	res.Timings.Receiving = max(done.Sub(first), 0)
 	if err != nil {
 		e := wrapErr(err)
-		if e.Code == CodeGeneric {
-			e.Code = CodeResponseBodyError
+		if e.Code == httpkit.CodeGeneric {
+			e.Code = httpkit.CodeResponseBodyError
 		}
 		e.Msg = "read response body: " + e.Msg
 		return e

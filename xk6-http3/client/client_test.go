@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -205,9 +207,9 @@ func TestNoRetryAfterResponse(t *testing.T) {
 	}
 	defer c.Close()
 	res, err := c.Do(testCtx(t, 10*time.Second), &Request{URL: srv.url()})
-	if err == nil || res.Status != 200 || res.Retries != 0 || res.ErrorCode != CodeGracefulClose {
+	if err == nil || res.Status != 200 || res.Retries != 0 || res.ErrorCode != httpkit.CodeGracefulClose {
 		t.Fatalf("got err %v, status %d, retries %d, code %d; want a failure with status 200, no retry, code %d",
-			err, res.Status, res.Retries, res.ErrorCode, CodeGracefulClose)
+			err, res.Status, res.Retries, res.ErrorCode, httpkit.CodeGracefulClose)
 	}
 	if n := len(srv.records()); n != 1 {
 		t.Errorf("server saw %d connections, want 1 (no retry)", n)
@@ -261,12 +263,12 @@ func TestErrors(t *testing.T) {
 		url  string
 		want int
 	}{
-		{"wrong CA", Options{CACerts: other.caPEM}, srv.url(), CodeTLSUnknownAuth},
-		{"server name mismatch", Options{CACerts: pki.caPEM, ServerName: "example.com"}, srv.url(), CodeTLSHostname},
-		{"no server", Options{CACerts: pki.caPEM, HandshakeTimeout: 300 * time.Millisecond}, dead.url(), CodeHandshakeTimeout},
-		{"http scheme", Options{}, "http://127.0.0.1/", CodeInvalidURL},
-		{"bad url", Options{}, "https://[::1", CodeInvalidURL},
-		{"request timeout", Options{CACerts: pki.caPEM, Timeout: 50 * time.Millisecond, HandshakeTimeout: 2 * time.Second}, dead.url(), CodeRequestTimeout},
+		{"wrong CA", Options{CACerts: other.caPEM}, srv.url(), httpkit.CodeTLSUnknownAuth},
+		{"server name mismatch", Options{CACerts: pki.caPEM, ServerName: "example.com"}, srv.url(), httpkit.CodeTLSHostMismatch},
+		{"no server", Options{CACerts: pki.caPEM, HandshakeTimeout: 300 * time.Millisecond}, dead.url(), httpkit.CodeHandshakeTimeout},
+		{"http scheme", Options{}, "http://127.0.0.1/", httpkit.CodeInvalidURL},
+		{"bad url", Options{}, "https://[::1", httpkit.CodeInvalidURL},
+		{"request timeout", Options{CACerts: pki.caPEM, Timeout: 50 * time.Millisecond, HandshakeTimeout: 2 * time.Second}, dead.url(), httpkit.CodeRequestTimeout},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,7 +298,7 @@ func TestErrors(t *testing.T) {
 		c, _ := New(Options{CACerts: pki.caPEM})
 		_ = c.Close()
 		res, err := c.Do(testCtx(t, 10*time.Second), &Request{URL: srv.url()})
-		if err == nil || res.ErrorCode != CodeLocalClose {
+		if err == nil || res.ErrorCode != httpkit.CodeLocalClose {
 			t.Fatalf("got %d %v", res.ErrorCode, err)
 		}
 	})
@@ -335,7 +337,7 @@ func TestFaults(t *testing.T) {
 		srv.restart(t) // same port, same stateless reset key, no state
 		start := time.Now()
 		res, err := c.Do(ctx, &Request{URL: srv.url()})
-		if err == nil || res.ErrorCode != CodeStatelessReset {
+		if err == nil || res.ErrorCode != httpkit.CodeStatelessReset {
 			t.Fatalf("got code %d (%v), want stateless reset", res.ErrorCode, err)
 		}
 		if d := time.Since(start); d > time.Second {
@@ -356,14 +358,14 @@ func TestFaults(t *testing.T) {
 		srv.stop()
 		start := time.Now()
 		res, err := c.Do(ctx, &Request{URL: srv.url()})
-		if err == nil || res.ErrorCode != CodeIdleTimeout {
+		if err == nil || res.ErrorCode != httpkit.CodeIdleTimeout {
 			t.Fatalf("got code %d (%v), want idle timeout", res.ErrorCode, err)
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("idle timeout took %s", d)
 		}
 		res, err = c.Do(ctx, &Request{URL: srv.url()})
-		if err == nil || res.ErrorCode != CodeHandshakeTimeout {
+		if err == nil || res.ErrorCode != httpkit.CodeHandshakeTimeout {
 			t.Fatalf("got code %d (%v), want handshake timeout", res.ErrorCode, err)
 		}
 		srv.resetKey[0]++ // a different process: no reset can be recognised

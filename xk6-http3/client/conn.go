@@ -10,6 +10,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 // ConnInfo describes the QUIC connection that carried a request.
@@ -70,8 +72,8 @@ func (c *Client) dialConn(ctx context.Context, tr *quic.Transport, addr *net.UDP
 		e := wrapErr(err)
 		// Our dial deadline (not the request's), or quic-go's handshake idle
 		// timeout: both mean no handshake within handshakeTimeout.
-		if (ctx.Err() == nil && dctx.Err() != nil) || e.Code == CodeIdleTimeout || e.Code == CodeHandshakeTimeout {
-			return nil, &Error{Code: CodeHandshakeTimeout, Msg: fmt.Sprintf("QUIC handshake with %s timed out after %s", addr, c.opts.HandshakeTimeout), Err: err}
+		if (ctx.Err() == nil && dctx.Err() != nil) || e.Code == httpkit.CodeIdleTimeout || e.Code == httpkit.CodeHandshakeTimeout {
+			return nil, &Error{Code: httpkit.CodeHandshakeTimeout, Msg: fmt.Sprintf("QUIC handshake with %s timed out after %s", addr, c.opts.HandshakeTimeout), Err: err}
 		}
 		return nil, e
 	}

@@ -10,6 +10,7 @@ import (
 
 	"spread.dev/echo-server/echotest"
 	"spread.dev/echo-server/testbin"
+	"spread.dev/spread/ext/httpkit"
 )
 
 func TestMain(m *testing.M) {
@@ -194,7 +195,7 @@ func TestEchoServerFaults(t *testing.T) {
 		c, _ := New(Options{CACerts: readCA(t, other)})
 		defer c.Close()
 		res, err := c.Do(ctx, &Request{URL: srv.H3URL()})
-		if err == nil || res.ErrorCode != CodeTLSUnknownAuth {
+		if err == nil || res.ErrorCode != httpkit.CodeTLSUnknownAuth {
 			t.Fatalf("got %d %v, want unknown authority", res.ErrorCode, err)
 		}
 	})
@@ -210,7 +211,7 @@ func TestEchoServerFaults(t *testing.T) {
 		srv.Restart(t)
 		start := time.Now()
 		res, err := c.Do(ctx, &Request{URL: srv.H3URL()})
-		if err == nil || res.ErrorCode != CodeStatelessReset {
+		if err == nil || res.ErrorCode != httpkit.CodeStatelessReset {
 			t.Fatalf("got %d %v, want stateless reset", res.ErrorCode, err)
 		}
 		if d := time.Since(start); d > time.Second {
@@ -291,10 +292,10 @@ func TestEchoServerFaults(t *testing.T) {
 		if okBefore == 0 || okAfter == 0 {
 			t.Fatalf("want successes before the kill and after the restart: %v", codes)
 		}
-		if codes[CodeIdleTimeout] == 0 {
+		if codes[httpkit.CodeIdleTimeout] == 0 {
 			t.Errorf("no idle timeout for the requests in flight at the kill: %v", codes)
 		}
-		if codes[CodeHandshakeTimeout] == 0 {
+		if codes[httpkit.CodeHandshakeTimeout] == 0 {
 			t.Errorf("no handshake timeout while the server was down: %v", codes)
 		}
 		if firstOKAfter > 1500*time.Millisecond {

@@ -13,35 +13,12 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
-// Error codes of failed requests (the error_code tag). The 1xxx ranges
-// follow k6's (10xx general, 11xx DNS, 12xx connection, 13xx TLS); 17xx
-// is this client's range for QUIC and HTTP/3 failures, which k6 does not
-// define.
-const (
-	CodeGeneric           = 1000 // anything not classified below
-	CodeInvalidURL        = 1020 // the URL does not parse or is not https://
-	CodeRequestTimeout    = 1050 // the request's own timeout expired
-	CodeCanceled          = 1051 // the caller's context ended (VU stopped)
-	CodeDNS               = 1100 // name resolution failed
-	CodeConnRefused       = 1202 // ICMP port unreachable reported as ECONNREFUSED
-	CodeNetUnreachable    = 1203 // ICMP network/host unreachable
-	CodeTLS               = 1300 // other TLS failure during the handshake
-	CodeTLSUnknownAuth    = 1310 // certificate signed by an unknown authority
-	CodeTLSHostname       = 1311 // certificate not valid for the server name
-	CodeQUIC              = 1700 // other QUIC transport error
-	CodeHandshakeTimeout  = 1701 // no handshake completion within handshakeTimeout
-	CodeIdleTimeout       = 1702 // nothing received for idleTimeout on an open connection
-	CodeStatelessReset    = 1703 // the peer answered with a stateless reset (it lost the connection state)
-	CodeApplicationClose  = 1704 // the peer closed the connection with an HTTP/3 error code (in the message)
-	CodeStreamReset       = 1705 // the peer reset the request stream (H3 code in the message)
-	CodeVersionMismatch   = 1706 // QUIC version negotiation failed
-	CodeTransportClose    = 1707 // the peer closed the connection with a QUIC transport error
-	CodeGracefulClose     = 1708 // the connection closed gracefully (H3_NO_ERROR / GOAWAY) and the request could not be retried
-	CodeLocalClose        = 1709 // the connection was closed on this side (client closed)
-	CodeResponseBodyError = 1710 // the response body could not be read to its end
-)
+// Error codes: httpkit's one table (k6's codes, plus spread's QUIC and
+// HTTP/3 range), shared with k6/http.
 
 // Error is a failed request: a code from the table above and a message.
 type Error struct {
@@ -63,7 +40,7 @@ func Classify(err error) (int, string) {
 	}
 	msg := err.Error()
 	code := classifyCode(err)
-	if code == CodeRequestTimeout {
+	if code == httpkit.CodeRequestTimeout {
 		msg = "request timeout"
 	}
 	return code, msg
@@ -88,64 +65,64 @@ func classifyCode(err error) int {
 	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return CodeRequestTimeout
+		return httpkit.CodeRequestTimeout
 	case errors.Is(err, context.Canceled):
-		return CodeCanceled
+		return httpkit.CodeCanceled
 	case errors.As(err, &hsTimeout):
-		return CodeHandshakeTimeout
+		return httpkit.CodeHandshakeTimeout
 	case errors.As(err, &idleTimeout):
-		return CodeIdleTimeout
+		return httpkit.CodeIdleTimeout
 	case errors.As(err, &reset):
-		return CodeStatelessReset
+		return httpkit.CodeStatelessReset
 	case errors.As(err, &version):
-		return CodeVersionMismatch
+		return httpkit.CodeVersionMismatch
 	case errors.As(err, &unknownAuth):
-		return CodeTLSUnknownAuth
+		return httpkit.CodeTLSUnknownAuth
 	case errors.As(err, &hostname):
-		return CodeTLSHostname
+		return httpkit.CodeTLSHostMismatch
 	case errors.As(err, &certInvalid), errors.As(err, &certVerify):
-		return CodeTLS
+		return httpkit.CodeTLS
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return CodeConnRefused
+		return httpkit.CodeDialRefused
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
-		return CodeNetUnreachable
+		return httpkit.CodeNetUnreachable
 	case errors.As(err, &streamErr):
-		return CodeStreamReset
+		return httpkit.CodeStreamReset
 	case errors.As(err, &h3Err):
 		if _, isStream := errors.AsType[*quic.StreamError](err); isStream {
-			return CodeStreamReset
+			return httpkit.CodeStreamReset
 		}
 		if !h3Err.Remote {
-			return CodeLocalClose
+			return httpkit.CodeLocalClose
 		}
 		if h3Err.ErrorCode == http3.ErrCodeNoError {
-			return CodeGracefulClose
+			return httpkit.CodeGracefulClose
 		}
-		return CodeApplicationClose
+		return httpkit.CodeApplicationClose
 	case errors.As(err, &appErr):
 		if !appErr.Remote {
-			return CodeLocalClose
+			return httpkit.CodeLocalClose
 		}
 		if appErr.ErrorCode == quic.ApplicationErrorCode(http3.ErrCodeNoError) {
-			return CodeGracefulClose
+			return httpkit.CodeGracefulClose
 		}
-		return CodeApplicationClose
+		return httpkit.CodeApplicationClose
 	case errors.As(err, &transport):
 		if transport.ErrorCode >= 0x100 && transport.ErrorCode < 0x200 {
-			return CodeTLS // a TLS alert carried as a QUIC crypto error
+			return httpkit.CodeTLS // a TLS alert carried as a QUIC crypto error
 		}
 		if transport.Remote {
-			return CodeTransportClose
+			return httpkit.CodeTransportClose
 		}
-		return CodeQUIC
+		return httpkit.CodeQUIC
 	case errors.As(err, &dnsErr):
-		return CodeDNS
+		return httpkit.CodeDNS
 	case errors.As(err, &urlErr):
-		return CodeInvalidURL
+		return httpkit.CodeInvalidURL
 	case strings.Contains(err.Error(), "connection in graceful shutdown"):
-		return CodeGracefulClose
+		return httpkit.CodeGracefulClose
 	}
-	return CodeGeneric
+	return httpkit.CodeGeneric
 }
 
 // retryKind says whether and how a request that failed with err before
@@ -212,8 +189,8 @@ func wrapErr(err error) *Error {
 	return &Error{Code: code, Msg: msg, Err: err}
 }
 
-var errClientClosed = &Error{Code: CodeLocalClose, Msg: "http3 client closed"}
+var errClientClosed = &Error{Code: httpkit.CodeLocalClose, Msg: "http3 client closed"}
 
 func invalidURL(format string, args ...any) *Error {
-	return &Error{Code: CodeInvalidURL, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: httpkit.CodeInvalidURL, Msg: fmt.Sprintf(format, args...)}
 }

@@ -20,7 +20,7 @@ type VU struct {
 	Cancel  context.CancelFunc
 	Reg     *ext.Registry
 	Opts    ext.Options
-	BaseTag ext.Tags
+	BaseTag ext.TagSet
 	// Dir is where ReadFile resolves relative paths (the working directory when empty).
 	Dir string
 
@@ -36,7 +36,7 @@ type VU struct {
 func New(opts ext.Options) *VU {
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &VU{RT: goja.New(), Ctx: ctx, Cancel: cancel, Reg: ext.NewRegistry(), Opts: opts,
-		BaseTag: ext.Tags{"scenario": "default"}}
+		BaseTag: ext.TagsOf(ext.Tag{Key: "scenario", Value: "default"})}
 	v.RT.SetFieldNameMapper(goja.TagFieldNameMapper("js", true))
 	v.loop = eventloop.New(v.RT)
 	_ = v.RT.Set("require", func(path string) goja.Value {
@@ -119,7 +119,7 @@ func (v *VU) State() *ext.State {
 	defer v.mu.Unlock()
 	return v.state
 }
-func (v *VU) Tags() ext.Tags           { return v.BaseTag.Merge(nil) }
+func (v *VU) Tags() ext.TagSet         { return v.BaseTag }
 func (v *VU) Metrics() *ext.Registry   { return v.Reg }
 func (v *VU) Options() ext.Options     { return v.Opts }
 func (v *VU) OnIterationEnd(fn func()) { v.mu.Lock(); v.onEnd = append(v.onEnd, fn); v.mu.Unlock() }

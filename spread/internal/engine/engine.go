@@ -180,7 +180,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 		Registry: reg,
 		Options:  ext.Options{},
 		Env:      env,
-		Tags:     ext.Tags{},
+		Tags:     ext.TagSet{},
 	}
 	// k6 reads options from a first VU's init; modules created there see
 	// no options yet, so this VU is only used for reading them.
@@ -233,10 +233,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	}
 	sh.Options = opts.Raw
 	sh.OptionsJS = decodeAll(opts.Raw)
-	sh.Tags = ext.Tags(opts.Tags)
-	if sh.Tags == nil {
-		sh.Tags = ext.Tags{}
-	}
+	sh.Tags = ext.NewTagSet(opts.Tags)
 	prepared = true
 	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh,
 		Remote: remote, ScriptEnv: cfg.ScriptEnv, cleanup: cleanup}, nil

@@ -18,7 +18,7 @@ func BenchmarkAddSamples(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tags := ext.Tags{"pod": "echo-1", "proto": "HTTP/1.1", "status": "200", "expected_response": "true"}
+	tags := ext.NewTagSet(map[string]string{"pod": "echo-1", "proto": "HTTP/1.1", "status": "200", "expected_response": "true"})
 	batch := make([]ext.Sample, 100)
 	for i := range batch {
 		batch[i] = ext.Sample{Metric: reg.Get(ext.MetricHTTPReqDuration), Time: time.Now(), Tags: tags, Value: float64(i)}

@@ -218,13 +218,13 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 		}
 		switch ms.special {
 		case checksMetric:
-			if name, ok := s.Tags["check"]; ok {
-				e.groups.check(s.Tags["group"], name, s.Value != 0)
+			if name, ok := s.Tags.Lookup("check"); ok {
+				e.groups.check(s.Tags.Get("group"), name, s.Value != 0)
 			}
 		case groupDurationMetric:
-			e.groups.find(s.Tags["group"])
+			e.groups.find(s.Tags.Get("group"))
 		case httpReqsMetric:
-			pod := s.Tags["pod"]
+			pod := s.Tags.Get("pod")
 			if pod == "" {
 				e.noPod += s.Value
 				continue
@@ -237,11 +237,11 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 			if s.Time.After(p.last) {
 				p.last = s.Time
 			}
-			if proto := s.Tags["proto"]; proto != "" {
+			if proto := s.Tags.Get("proto"); proto != "" {
 				p.protos[proto]++
 			}
 		case httpReqDurationMetric:
-			if pod := s.Tags["pod"]; pod != "" {
+			if pod := s.Tags.Get("pod"); pod != "" {
 				p := e.podLocked(pod)
 				if p.duration == nil {
 					p.duration = newTrendSink(ext.Time)
@@ -249,7 +249,7 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 				p.duration.add(s.Value)
 			}
 		case httpReqFailedMetric:
-			if pod := s.Tags["pod"]; pod != "" && s.Value != 0 {
+			if pod := s.Tags.Get("pod"); pod != "" && s.Value != 0 {
 				e.podLocked(pod).failed++
 			}
 		}
@@ -266,9 +266,9 @@ func (e *Engine) podLocked(name string) *podState {
 }
 
 // matches reports whether tags hold every selector pair.
-func matches(tags ext.Tags, sel [][2]string) bool {
+func matches(tags ext.TagSet, sel [][2]string) bool {
 	for _, kv := range sel {
-		v, ok := tags[kv[0]]
+		v, ok := tags.Lookup(kv[0])
 		if !ok || v != kv[1] {
 			return false
 		}

@@ -26,18 +26,18 @@ func TestSubmetricMatching(t *testing.T) {
 	}
 	d := reg.Get("http_req_duration")
 	r := reg.Get("http_reqs")
-	add := func(m *ext.Metric, v float64, tags ext.Tags) {
+	add := func(m *ext.Metric, v float64, tags ext.TagSet) {
 		e.AddSamples([]ext.Sample{{Metric: m, Time: t0, Tags: tags, Value: v}})
 	}
-	add(d, 10, ext.Tags{"pod": "a", "status": "200", "proto": "HTTP/2.0"})
-	add(d, 20, ext.Tags{"pod": "a", "status": "200", "proto": "HTTP/1.1"})  // wrong proto for the 2-tag sub
-	add(d, 500, ext.Tags{"pod": "b", "status": "200", "proto": "HTTP/2.0"}) // pod b: not in {pod:a}
-	add(d, 30, ext.Tags{"pod": "ab", "status": "200"})                      // "ab" is not "a"
-	add(d, 40, nil)
-	add(r, 1, ext.Tags{"scenario": "default", "pod": "b"})
-	add(r, 1, ext.Tags{"scenario": "default"})
-	add(r, 1, ext.Tags{"scenario": "default"})
-	add(r, 1, ext.Tags{"scenario": "other"})
+	add(d, 10, ext.NewTagSet(map[string]string{"pod": "a", "status": "200", "proto": "HTTP/2.0"}))
+	add(d, 20, ext.NewTagSet(map[string]string{"pod": "a", "status": "200", "proto": "HTTP/1.1"}))  // wrong proto for the 2-tag sub
+	add(d, 500, ext.NewTagSet(map[string]string{"pod": "b", "status": "200", "proto": "HTTP/2.0"})) // pod b: not in {pod:a}
+	add(d, 30, ext.NewTagSet(map[string]string{"pod": "ab", "status": "200"}))                      // "ab" is not "a"
+	add(d, 40, ext.TagSet{})
+	add(r, 1, ext.NewTagSet(map[string]string{"scenario": "default", "pod": "b"}))
+	add(r, 1, ext.NewTagSet(map[string]string{"scenario": "default"}))
+	add(r, 1, ext.NewTagSet(map[string]string{"scenario": "default"}))
+	add(r, 1, ext.NewTagSet(map[string]string{"scenario": "other"}))
 	if failed, _ := e.EvaluateThresholds(time.Second); failed {
 		data := e.Summary(summary.RunInfo{Duration: time.Second})
 		b, _ := data.JSON()
@@ -64,7 +64,7 @@ func TestSummaryOnlyMetricsWithSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.AddSamples(samples(reg, "iterations", nil, 1, 1))
+	e.AddSamples(samples(reg, "iterations", ext.TagSet{}, 1, 1))
 	d := e.Summary(summary.RunInfo{Duration: 2 * time.Second})
 	if _, ok := d.Metrics["iterations"]; !ok {
 		t.Error("iterations missing")
@@ -90,7 +90,7 @@ func TestSummaryTrendStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.AddSamples(samples(reg, "iteration_duration", nil, seq(1000)...))
+	e.AddSamples(samples(reg, "iteration_duration", ext.TagSet{}, seq(1000)...))
 	d := e.Summary(summary.RunInfo{Duration: time.Second})
 	v := d.Metrics["iteration_duration"].Values
 	if len(v) != 4 || v["count"] != 1000 || v["avg"] != 500.5 || math.Abs(v["p(99.9)"]-999) > 10 || math.Abs(v["p(50)"]-500) > 5 {
@@ -108,7 +108,7 @@ func TestPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := func(at time.Duration, pod, proto string, dur float64, failed float64) {
-		tags := ext.Tags{"pod": pod, "proto": proto}
+		tags := ext.NewTagSet(map[string]string{"pod": pod, "proto": proto})
 		ts := t0.Add(at)
 		e.AddSamples([]ext.Sample{
 			{Metric: reg.Get("http_reqs"), Time: ts, Tags: tags, Value: 1},
@@ -156,10 +156,10 @@ func TestChecksAndGroups(t *testing.T) {
 	e, _ := NewEngine(reg, Config{})
 	c := reg.Get("checks")
 	e.AddSamples([]ext.Sample{
-		{Metric: c, Tags: ext.Tags{"check": "status is 200", "group": ""}, Value: 1},
-		{Metric: c, Tags: ext.Tags{"check": "status is 200", "group": ""}, Value: 0},
-		{Metric: c, Tags: ext.Tags{"check": "nested", "group": "::outer::inner"}, Value: 1},
-		{Metric: reg.Get("group_duration"), Tags: ext.Tags{"group": "::lonely"}, Value: 5},
+		{Metric: c, Tags: ext.NewTagSet(map[string]string{"check": "status is 200", "group": ""}), Value: 1},
+		{Metric: c, Tags: ext.NewTagSet(map[string]string{"check": "status is 200", "group": ""}), Value: 0},
+		{Metric: c, Tags: ext.NewTagSet(map[string]string{"check": "nested", "group": "::outer::inner"}), Value: 1},
+		{Metric: reg.Get("group_duration"), Tags: ext.NewTagSet(map[string]string{"group": "::lonely"}), Value: 5},
 	})
 	d := e.Summary(summary.RunInfo{Duration: time.Second})
 	root := d.RootGroup
@@ -190,7 +190,7 @@ func TestAddSamplesConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
-				e.AddSamples(samples(reg, "http_reqs", ext.Tags{"pod": "a"}, 1))
+				e.AddSamples(samples(reg, "http_reqs", ext.NewTagSet(map[string]string{"pod": "a"}), 1))
 				if i%100 == 0 {
 					e.EvaluateThresholds(time.Second)
 				}
@@ -230,8 +230,8 @@ func TestInfoForOutputs(t *testing.T) {
 func TestSummaryJSONShape(t *testing.T) {
 	reg := ext.NewRegistry()
 	e, _ := NewEngine(reg, Config{Thresholds: json.RawMessage(`{"http_req_failed":["rate<0.5"]}`)})
-	e.AddSamples(samples(reg, "http_req_failed", ext.Tags{"pod": "p"}, 0, 1, 0, 0))
-	e.AddSamples(samples(reg, "http_reqs", ext.Tags{"pod": "p"}, 1))
+	e.AddSamples(samples(reg, "http_req_failed", ext.NewTagSet(map[string]string{"pod": "p"}), 0, 1, 0, 0))
+	e.AddSamples(samples(reg, "http_reqs", ext.NewTagSet(map[string]string{"pod": "p"}), 1))
 	d := e.Summary(summary.RunInfo{Start: t0, Duration: 1500 * time.Millisecond, NoColor: true, IsStdOutTTY: true})
 	b, err := d.JSON()
 	if err != nil {

@@ -226,7 +226,7 @@ func TestThresholdOnCustomMetric(t *testing.T) {
 }
 
 // samples builds n samples of metric name with values from f.
-func samples(reg *ext.Registry, name string, tags ext.Tags, vals ...float64) []ext.Sample {
+func samples(reg *ext.Registry, name string, tags ext.TagSet, vals ...float64) []ext.Sample {
 	out := make([]ext.Sample, len(vals))
 	for i, v := range vals {
 		out[i] = ext.Sample{Metric: reg.Get(name), Time: time.Unix(1700000000, 0), Tags: tags, Value: v}
@@ -266,7 +266,7 @@ func TestEvaluateThresholds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.AddSamples(samples(reg, tt.metric, nil, tt.values...))
+			e.AddSamples(samples(reg, tt.metric, ext.TagSet{}, tt.values...))
 			failed, abort := e.EvaluateThresholds(tt.elapsed)
 			if failed != tt.wantFailed {
 				t.Fatalf("failed = %v, want %v", failed, tt.wantFailed)
@@ -298,7 +298,7 @@ func TestAbortOnFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.AddSamples(samples(reg, "http_req_failed", nil, 1, 1, 0))
+	e.AddSamples(samples(reg, "http_req_failed", ext.TagSet{}, 1, 1, 0))
 	if failed, abort := e.EvaluateThresholds(5 * time.Second); !failed || abort {
 		t.Fatalf("at 5s: failed=%v abort=%v, want failed, no abort before delayAbortEval", failed, abort)
 	}

@@ -40,7 +40,7 @@ func (v *VU) State() *ext.State {
 }
 
 // Tags is the current tag set; callers must not modify it.
-func (v *VU) Tags() ext.Tags {
+func (v *VU) Tags() ext.TagSet {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.tags
@@ -122,7 +122,7 @@ func (e execView) Options() map[string]any      { return e.v.sh.OptionsJS }
 func (e execView) VUTags() map[string]string {
 	e.v.mu.Lock()
 	defer e.v.mu.Unlock()
-	return maps.Clone(map[string]string(e.v.tags))
+	return e.v.tags.Map()
 }
 func (e execView) SetVUTag(k, val string) {
 	e.v.mu.Lock()

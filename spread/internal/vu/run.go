@@ -38,9 +38,9 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 		v.sh.Logger.Log("error", err.Error(), v.logFields()...)
 		return err
 	}
-	if id := mapID(it.Env); id != v.lastEnv {
+	if it.Scenario != v.envOf { // a scenario's env is fixed: set __ENV when the scenario changes
 		v.setEnv(it.Env)
-		v.lastEnv = id
+		v.envOf = it.Scenario
 	}
 	v.enterScenario(it)
 	v.iter, v.iterSet = it.VUIterationInScenario, nil // what __ITER reads (see defineIter)
@@ -104,11 +104,13 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 // enterScenario updates state and tags for an iteration of it.
 func (v *VU) enterScenario(it executor.Iteration) {
 	v.mu.Lock()
-	sameScenario := v.started.Load() && v.scenario.Scenario == it.Scenario && mapID(v.scenario.Tags) == mapID(it.Tags)
+	// A scenario's tags are fixed, so the tag set only changes with the
+	// scenario (or a group left unclosed by an exception).
+	sameScenario := v.started.Load() && v.scenario.Scenario == it.Scenario && v.group == ""
 	v.scenario = it
 	v.started.Store(true)
 	v.group = ""
-	if !sameScenario || v.tags == nil {
+	if !sameScenario {
 		v.rebuildTagsLocked()
 	}
 	v.mu.Unlock()
@@ -117,21 +119,19 @@ func (v *VU) enterScenario(it executor.Iteration) {
 // rebuildTagsLocked recomputes the current tag set: run tags, scenario
 // tags, VU tags, then the system tags scenario and group.
 func (v *VU) rebuildTagsLocked() {
-	t := make(ext.Tags, len(v.sh.Tags)+len(v.scenario.Tags)+len(v.vuTags)+2)
-	for k, val := range v.sh.Tags {
-		t[k] = val
-	}
+	t := v.tagBuf[:0]
 	for k, val := range v.scenario.Tags {
-		t[k] = val
+		t = append(t, ext.Tag{Key: k, Value: val})
 	}
 	for k, val := range v.vuTags {
-		t[k] = val
+		t = append(t, ext.Tag{Key: k, Value: val})
 	}
 	if v.scenario.Scenario != "" {
-		t["scenario"] = v.scenario.Scenario
+		t = append(t, ext.Tag{Key: "scenario", Value: v.scenario.Scenario})
 	}
-	t["group"] = v.group
-	v.tags = t
+	t = append(t, ext.Tag{Key: "group", Value: v.group})
+	v.tags = v.sh.Tags.WithTags(t...) // one new set; WithTags copies t
+	v.tagBuf = t
 }
 
 // setupArg returns setup()'s data as this VU's own JS value.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +69,7 @@ type Shared struct {
 	// Env is __ENV: the process environment plus -e values.
 	Env map[string]string
 	// Tags are the run's tags (options.tags and --tag) on every sample.
-	Tags ext.Tags
+	Tags ext.TagSet
 
 	// Counters of the instance, read by k6/execution.
 	VUsActive             atomic.Int64
@@ -98,7 +97,8 @@ type VU struct {
 	started atomic.Bool
 
 	mu     sync.Mutex // guards tags, vuTags, metadata, group, scenario (read from module goroutines)
-	tags   ext.Tags
+	tags   ext.TagSet
+	tagBuf []ext.Tag // rebuildTagsLocked's scratch list
 	vuTags map[string]string
 	meta   map[string]string // exec.vu.metrics.metadata, on every sample the VU pushes
 	group  string
@@ -106,7 +106,7 @@ type VU struct {
 	// one copy of the execution state that ext.State and k6/execution
 	// read (issue 10: it was copied three times).
 	scenario    executor.Iteration
-	lastEnv     uintptr
+	envOf       string // the scenario whose env __ENV holds
 	iterInst    int64
 	onEnd       []func()
 	setupVal    goja.Value
@@ -271,14 +271,6 @@ func (v *VU) setEnv(extra map[string]string) {
 		_ = env.Set(k, val)
 	}
 	_ = v.rt.Set("__ENV", env)
-}
-
-// mapID identifies a map by its storage, to notice a different scenario env.
-func mapID(m map[string]string) uintptr {
-	if m == nil {
-		return 0
-	}
-	return uintptr(reflect.ValueOf(m).UnsafePointer())
 }
 
 // ctxBox lets a context live in an atomic.Pointer.

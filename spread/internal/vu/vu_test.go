@@ -40,7 +40,7 @@ type probeInstance struct{ v ext.VU }
 
 func (i probeInstance) Exports() ext.Exports {
 	return ext.Exports{Named: map[string]any{
-		"tags":  func() map[string]string { return i.v.Tags() },
+		"tags":  func() map[string]string { return i.v.Tags().Map() },
 		"state": func() *ext.State { return i.v.State() },
 		"ctxDone": func() bool {
 			select {
@@ -99,7 +99,7 @@ func newShared(t *testing.T, script string, p *probe, s *sink) *Shared {
 		Registry: ext.NewRegistry(),
 		Options:  ext.Options{"noConnectionReuse": []byte("true")},
 		Env:      map[string]string{"A": "from-env"},
-		Tags:     ext.Tags{"run": "r1"},
+		Tags:     ext.NewTagSet(map[string]string{"run": "r1"}),
 	}
 	hosts.Store(sh, &testHost{s: s})
 	return sh
@@ -194,18 +194,18 @@ func TestVUInitAndIteration(t *testing.T) {
 	if n := len(s.of(ext.MetricIterations)); n != 1 {
 		t.Errorf("%d iterations samples, want 1", n)
 	}
-	if d := s.of(ext.MetricIterationDuration); len(d) != 1 || d[0].Tags["scenario"] != "sc" {
+	if d := s.of(ext.MetricIterationDuration); len(d) != 1 || d[0].Tags.Get("scenario") != "sc" {
 		t.Errorf("iteration_duration samples = %v", d)
 	}
 	hits := s.of("hits")
-	if len(hits) < 1 || hits[0].Tags["extra"] != "y" || hits[0].Tags["group"] != "::outer::inner" {
+	if len(hits) < 1 || hits[0].Tags.Get("extra") != "y" || hits[0].Tags.Get("group") != "::outer::inner" {
 		t.Errorf("hits samples = %v", hits)
 	}
 	gd := s.of(ext.MetricGroupDuration)
-	if len(gd) < 2 || gd[0].Tags["group"] != "::outer::inner" || gd[1].Tags["group"] != "::outer" {
+	if len(gd) < 2 || gd[0].Tags.Get("group") != "::outer::inner" || gd[1].Tags.Get("group") != "::outer" {
 		t.Errorf("group_duration samples = %v", gd)
 	}
-	if ch := s.of(ext.MetricChecks); len(ch) < 1 || ch[0].Tags["check"] != "one" || ch[0].Value != 1 {
+	if ch := s.of(ext.MetricChecks); len(ch) < 1 || ch[0].Tags.Get("check") != "one" || ch[0].Value != 1 {
 		t.Errorf("checks samples = %v", ch)
 	}
 }
@@ -329,7 +329,7 @@ export function failing() { fail('told to'); }
 	if got := vals("m_counter"); len(got) != 1 || got[0] != 2 {
 		t.Errorf("counter values %v (the add in init must not count)", got)
 	}
-	if tr := s.of("m_trend"); len(tr) != 1 || tr[0].Tags["k"] != "v" || tr[0].Tags["scenario"] != "m" {
+	if tr := s.of("m_trend"); len(tr) != 1 || tr[0].Tags.Get("k") != "v" || tr[0].Tags.Get("scenario") != "m" {
 		t.Errorf("trend samples %v", tr)
 	}
 	if ch := vals(ext.MetricChecks); len(ch) != 2 || ch[0]+ch[1] != 1 {

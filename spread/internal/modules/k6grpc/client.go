@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 	"spread.dev/spread/internal/modules/wsclient"
 )
 
@@ -358,7 +359,7 @@ type rpc struct {
 	err       error
 	start     time.Time
 	duration  time.Duration
-	tagsStart ext.Tags
+	tagsStart ext.TagSet
 }
 
 // prepare does the VU-goroutine half of invoke/asyncInvoke: method, request
@@ -439,21 +440,16 @@ func (c *client) finish(r *rpc) goja.Value {
 }
 
 // tags are k6's gRPC tags plus pod.
-func (c *client) tags(base ext.Tags, full string, code codes.Code, pod string, extra map[string]string) ext.Tags {
-	t := make(ext.Tags, len(base)+7+len(extra))
-	for k, v := range base {
-		t[k] = v
-	}
+func (c *client) tags(base ext.TagSet, full string, code codes.Code, pod string, extra map[string]string) ext.TagSet {
 	svc, _, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
-	t["name"], t["method"], t["service"] = full, full, svc
-	t["url"] = strings.TrimPrefix(c.target, "passthrough:///") + full
-	t["status"] = strconv.Itoa(int(code))
-	t["proto"] = "grpc"
-	t["pod"] = pod
+	t := make([]ext.Tag, 0, 7+len(extra))
+	t = append(t, ext.Tag{Key: "name", Value: full}, ext.Tag{Key: "method", Value: full}, ext.Tag{Key: "service", Value: svc},
+		ext.Tag{Key: "url", Value: strings.TrimPrefix(c.target, "passthrough:///") + full},
+		ext.Tag{Key: "status", Value: strconv.Itoa(int(code))}, ext.Tag{Key: "proto", Value: "grpc"}, ext.Tag{Key: "pod", Value: pod})
 	for k, v := range extra {
-		t[k] = v
+		t = append(t, ext.Tag{Key: k, Value: v})
 	}
-	return t
+	return base.WithTags(t...)
 }
 
 // podOf is the pod that served an RPC: the x-served-by header, else the
@@ -579,7 +575,11 @@ func (c *client) healthCheck(call goja.FunctionCall) goja.Value {
 // byteCounter counts wire bytes of every RPC of a client (grpc-go's stats
 // hooks run on its goroutines), emitted as data_sent/data_received from
 // the VU goroutine.
-type byteCounter struct{ sent, received atomic.Int64 }
+type byteCounter struct {
+	sent, received atomic.Int64
+	repOnce        sync.Once
+	rep            *httpkit.Reporter // data_sent / data_received
+}
 
 func (b *byteCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
 func (b *byteCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
@@ -611,8 +611,9 @@ func headerSize(md metadata.MD) int {
 	return n
 }
 
-func (b *byteCounter) emit(vu ext.VU, tags ext.Tags) {
+func (b *byteCounter) emit(vu ext.VU, tags ext.TagSet) {
 	if s, r := b.sent.Swap(0), b.received.Swap(0); s > 0 || r > 0 {
-		ext.EmitData(vu, tags, s, r)
+		b.repOnce.Do(func() { b.rep = httpkit.NewReporter(vu) })
+		b.rep.Data(tags, s, r)
 	}
 }

@@ -39,7 +39,7 @@ type stream struct {
 	handlers map[string][]goja.Callable
 	next     chan func(func() error) // the reservation for the next event
 	start    time.Time
-	base     ext.Tags
+	base     ext.TagSet
 	pod      string
 	ended    bool // 'end' emitted (VU goroutine)
 }

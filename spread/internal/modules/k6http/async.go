@@ -6,7 +6,7 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // asyncRequest is http.asyncRequest(method, url, body, params): the request
@@ -36,14 +36,14 @@ func (in *instance) asyncRequest(call goja.FunctionCall) goja.Value {
 			if err := in.thrown(res); err != nil {
 				return reject(rt.NewGoError(err))
 			}
-			return resolve(ext.NewResponseObjectExtras(rt, res, in))
+			return resolve(httpkit.NewResponseObjectExtras(rt, res, in))
 		})
 	}()
 	return rt.ToValue(p)
 }
 
 // thrown is the error the throw option turns a failed request into, or nil.
-func (in *instance) thrown(res *ext.HTTPResult) error {
+func (in *instance) thrown(res *httpkit.Result) error {
 	if in.cfg != nil && in.cfg.Throw && res.Error != "" {
 		return fmt.Errorf("%s %s: %s (error_code %d)", res.Method, res.URL, res.Error, res.ErrorCode)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/go-ntlmssp"
 	"github.com/icholy/digest"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // params.auth as k6 has it: "basic" (the default for user:pass@ in the
@@ -31,7 +31,7 @@ const maxAuthRounds = 2
 
 // challenge answers a 401 for digest or NTLM auth. It reports whether the
 // request should be sent again with auth.header.
-func (a *authState) challenge(rq *request, res *ext.HTTPResult) bool {
+func (a *authState) challenge(rq *request, res *httpkit.Result) bool {
 	if rq.user == nil || a.tries >= maxAuthRounds {
 		return false
 	}

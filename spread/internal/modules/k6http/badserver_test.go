@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 // badServer is a raw TCP server whose responses are whatever the test
@@ -110,8 +112,8 @@ func TestBadServers(t *testing.T) {
 	t.Logf("results: %v", got)
 	for _, n := range []string{"status", "header", "midbody", "chunked"} {
 		r := got[n].(map[string]any)
-		if r["status"] != 0.0 || r["code"] != float64(codeGeneric) || r["error"] == "" {
-			t.Errorf("%s: %v, want status 0, error_code %d and a message", n, r, codeGeneric)
+		if r["status"] != 0.0 || r["code"] != float64(httpkit.CodeGeneric) || r["error"] == "" {
+			t.Errorf("%s: %v, want status 0, error_code %d and a message", n, r, httpkit.CodeGeneric)
 		}
 	}
 	if msg := got["midbody"].(map[string]any)["error"]; msg != "unexpected EOF" {

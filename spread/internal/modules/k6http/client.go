@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // client is one VU's HTTP machinery: one transport (so connections are
@@ -33,8 +34,8 @@ type client struct {
 	// h1 holds the idle cleartext HTTP/1.1 connections (see h1.go).
 	h1 h1Pool
 
-	// tagCache reuses the sample tag set between identical requests.
-	tagCache ext.HTTPTagCache
+	// rep reports requests (and reuses the tag set between identical ones).
+	rep *httpkit.Reporter
 
 	// tlsHosts are the HTTPS host:ports that answered this VU once (see
 	// runBatch); guarded by mu.
@@ -60,8 +61,8 @@ func (c *client) sawHost(host string) {
 
 // newClient builds a VU's client; vuID (1-based) picks its localIPs
 // source address in turn.
-func newClient(cfg *config, vuID uint64) *client {
-	c := &client{cfg: cfg, conns: map[*countingConn]struct{}{}, resolver: sharedResolver(cfg.DNS)}
+func newClient(vu ext.VU, cfg *config, vuID uint64) *client {
+	c := &client{cfg: cfg, rep: httpkit.NewReporter(vu), conns: map[*countingConn]struct{}{}, resolver: sharedResolver(cfg.DNS)}
 	c.h1.maxIdle = max(cfg.Batch, cfg.BatchPerHost, 1)
 	c.dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	if n := uint64(len(cfg.LocalIPs)); n > 0 && vuID > 0 {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 // dnsServer is a real DNS server (github.com/miekg/dns) on loopback UDP
@@ -153,8 +155,8 @@ func TestDNSSelectAndTTL(t *testing.T) {
 	// onlyIPv6 with only A records: k6's no-IP error.
 	vu3 := newVU(t, map[string]any{"dns": map[string]any{"server": ds.addr, "policy": "onlyIPv6"}})
 	code := run(t, vu3, fmt.Sprintf(`http.get(%q).error_code`, url)).ToInteger()
-	if code != codeDNSNoIP {
-		t.Fatalf("onlyIPv6 without AAAA: error_code %d, want %d", code, codeDNSNoIP)
+	if code != httpkit.CodeDNSNoIP {
+		t.Fatalf("onlyIPv6 without AAAA: error_code %d, want %d", code, httpkit.CodeDNSNoIP)
 	}
 }
 

@@ -12,34 +12,11 @@ import (
 	"reflect"
 	"strings"
 	"syscall"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
-// k6's documented error codes (javascript-api/error-codes), so scripts and
-// dashboards that switch on error_code behave the same with spread.
-const (
-	codeGeneric         = 1000
-	codeNonTCPNetwork   = 1010
-	codeInvalidURL      = 1020
-	codeRequestTimeout  = 1050
-	codeDNS             = 1100
-	codeDNSNoIP         = 1101
-	codeTCP             = 1200
-	codeBrokenPipe      = 1201
-	codeTCPUnknownErrno = 1202
-	codeDial            = 1210
-	codeDialTimeout     = 1211
-	codeDialRefused     = 1212
-	codeDialUnknown     = 1213
-	codeResetByPeer     = 1220
-	codeTLS             = 1300
-	codeTLSUnknownAuth  = 1310
-	codeTLSHostMismatch = 1311
-	codeHTTP2           = 1600
-	codeHTTP2GoAway     = 1610
-	codeHTTP2Stream     = 1630
-	codeHTTP2Conn       = 1650
-	codeDecompression   = 1701
-)
+// Error codes: httpkit's table (k6's documented codes), shared with k6/x/http3.
 
 // errRequestTimeout marks a request that outlived its params.timeout.
 var errRequestTimeout = errors.New("request timeout")
@@ -55,14 +32,14 @@ func classify(err error) (string, int) {
 		return "", 0
 	}
 	if errors.Is(err, errRequestTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return "request timeout", codeRequestTimeout
+		return "request timeout", httpkit.CodeRequestTimeout
 	}
 	if errors.Is(err, errDecompress) {
-		return unwrapMessage(err), codeDecompression
+		return unwrapMessage(err), httpkit.CodeDecompression
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) && uerr.Op == "parse" {
-		return "invalid URL", codeInvalidURL
+		return "invalid URL", httpkit.CodeInvalidURL
 	}
 	if msg, code, ok := classifyHTTP2(err); ok {
 		return msg, code
@@ -73,58 +50,58 @@ func classify(err error) (string, int) {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsNotFound {
-			return "lookup " + dnsErr.Name + ": no such host", codeDNSNoIP
+			return "lookup " + dnsErr.Name + ": no such host", httpkit.CodeDNSNoIP
 		}
-		return "lookup " + dnsErr.Name + ": " + dnsErr.Err, codeDNS
+		return "lookup " + dnsErr.Name + ": " + dnsErr.Err, httpkit.CodeDNS
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
 		if opErr.Op == "dial" {
 			switch {
 			case opErr.Timeout():
-				return "dial: i/o timeout", codeDialTimeout
+				return "dial: i/o timeout", httpkit.CodeDialTimeout
 			case errors.Is(err, syscall.ECONNREFUSED):
-				return "dial: connection refused", codeDialRefused
+				return "dial: connection refused", httpkit.CodeDialRefused
 			}
 			var errno syscall.Errno
 			if errors.As(err, &errno) {
-				return "dial: " + errno.Error(), codeDialUnknown
+				return "dial: " + errno.Error(), httpkit.CodeDialUnknown
 			}
-			return "dial: " + unwrapMessage(opErr.Err), codeDial
+			return "dial: " + unwrapMessage(opErr.Err), httpkit.CodeDial
 		}
 		switch {
 		case errors.Is(err, syscall.ECONNRESET):
-			return opErr.Op + ": connection reset by peer", codeResetByPeer
+			return opErr.Op + ": connection reset by peer", httpkit.CodeResetByPeer
 		case errors.Is(err, syscall.EPIPE):
-			return opErr.Op + ": broken pipe", codeBrokenPipe
+			return opErr.Op + ": broken pipe", httpkit.CodeBrokenPipe
 		case opErr.Timeout():
-			return "request timeout", codeRequestTimeout
+			return "request timeout", httpkit.CodeRequestTimeout
 		}
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return opErr.Op + ": " + errno.Error(), codeTCPUnknownErrno
+			return opErr.Op + ": " + errno.Error(), httpkit.CodeTCPUnknownErrno
 		}
-		return opErr.Op + ": " + unwrapMessage(opErr.Err), codeTCP
+		return opErr.Op + ": " + unwrapMessage(opErr.Err), httpkit.CodeTCP
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by peer", codeResetByPeer
+		return "connection reset by peer", httpkit.CodeResetByPeer
 	case errors.Is(err, syscall.EPIPE):
-		return "broken pipe", codeBrokenPipe
+		return "broken pipe", httpkit.CodeBrokenPipe
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "dial: connection refused", codeDialRefused
+		return "dial: connection refused", httpkit.CodeDialRefused
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "request timeout", codeRequestTimeout
+		return "request timeout", httpkit.CodeRequestTimeout
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected EOF", codeGeneric
+		return "unexpected EOF", httpkit.CodeGeneric
 	case errors.Is(err, io.EOF):
-		return "EOF", codeGeneric
+		return "EOF", httpkit.CodeGeneric
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) && nerr.Timeout() {
-		return "request timeout", codeRequestTimeout
+		return "request timeout", httpkit.CodeRequestTimeout
 	}
-	return unwrapMessage(err), codeGeneric
+	return unwrapMessage(err), httpkit.CodeGeneric
 }
 
 // unwrapMessage drops url.Error's `Get "http://...":` prefix, which repeats
@@ -140,24 +117,24 @@ func unwrapMessage(err error) string {
 func classifyTLS(err error) (string, int, bool) {
 	var unknownAuth x509.UnknownAuthorityError
 	if errors.As(err, &unknownAuth) {
-		return "x509: certificate signed by unknown authority", codeTLSUnknownAuth, true
+		return "x509: certificate signed by unknown authority", httpkit.CodeTLSUnknownAuth, true
 	}
 	var hostErr x509.HostnameError
 	if errors.As(err, &hostErr) {
-		return "x509: certificate is not valid for " + hostErr.Host, codeTLSHostMismatch, true
+		return "x509: certificate is not valid for " + hostErr.Host, httpkit.CodeTLSHostMismatch, true
 	}
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
-		return unwrapMessage(err), codeTLS, true
+		return unwrapMessage(err), httpkit.CodeTLS, true
 	}
 	var verify *tls.CertificateVerificationError
 	var alert tls.AlertError
 	var rec tls.RecordHeaderError
 	if errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &rec) {
-		return unwrapMessage(err), codeTLS, true
+		return unwrapMessage(err), httpkit.CodeTLS, true
 	}
 	if strings.Contains(err.Error(), "tls: ") {
-		return unwrapMessage(err), codeTLS, true
+		return unwrapMessage(err), httpkit.CodeTLS, true
 	}
 	return "", 0, false
 }
@@ -190,9 +167,9 @@ func h2CodeName(c uint64) string {
 func classifyHTTP2(err error) (string, int, bool) {
 	var se h2StreamError
 	if errors.As(err, &se) {
-		code := codeHTTP2Stream
+		code := httpkit.CodeHTTP2Stream
 		if se.Code <= 18 {
-			code = codeHTTP2Stream + 1 + int(se.Code)
+			code = httpkit.CodeHTTP2Stream + 1 + int(se.Code)
 		}
 		return "http2: stream error: " + h2CodeName(uint64(se.Code)), code, true
 	}
@@ -203,22 +180,22 @@ func classifyHTTP2(err error) (string, int, bool) {
 			if f := v.FieldByName("ErrCode"); f.IsValid() && f.CanUint() {
 				c := f.Uint()
 				if c <= 18 {
-					return "http2: server sent GOAWAY: " + h2CodeName(c), codeHTTP2GoAway + 1 + int(c), true
+					return "http2: server sent GOAWAY: " + h2CodeName(c), httpkit.CodeHTTP2GoAway + 1 + int(c), true
 				}
 			}
-			return "http2: server sent GOAWAY", codeHTTP2GoAway, true
+			return "http2: server sent GOAWAY", httpkit.CodeHTTP2GoAway, true
 		case "http2ConnectionError":
 			if v.CanUint() {
 				c := v.Uint()
 				if c <= 18 {
-					return "http2: connection error: " + h2CodeName(c), codeHTTP2Conn + 1 + int(c), true
+					return "http2: connection error: " + h2CodeName(c), httpkit.CodeHTTP2Conn + 1 + int(c), true
 				}
 			}
-			return "http2: connection error", codeHTTP2Conn, true
+			return "http2: connection error", httpkit.CodeHTTP2Conn, true
 		}
 	}
 	if msg := err.Error(); strings.Contains(msg, "http2: ") {
-		return unwrapMessage(err), codeHTTP2, true
+		return unwrapMessage(err), httpkit.CodeHTTP2, true
 	}
 	return "", 0, false
 }

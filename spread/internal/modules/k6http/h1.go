@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // Cleartext HTTP/1.1 (http:// URLs) runs on this small client instead of
@@ -95,7 +95,7 @@ var errStaleConn = errors.New("server closed idle connection")
 // A request that finds its pooled connection closed by the server (before
 // any response byte) is retried once on a new connection when replayable,
 // as net/http does.
-func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *ext.HTTPResult, method string, u *url.URL, body []byte) (*countingConn, string) {
+func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte) (*countingConn, string) {
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
@@ -120,7 +120,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *ext.HTTPResul
 				if connectStart.IsZero() {
 					connectStart = connectDone // failed before connecting (DNS)
 				}
-				res.Timings = ext.HTTPTimings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart)}
+				res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart)}
 				c.h1Fail(res, err, deadline)
 				return nil, ""
 			}
@@ -178,7 +178,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *ext.HTTPResul
 
 // h1Fail records an error; past the request's deadline it is a timeout
 // whichever read, write or dial noticed it.
-func (c *client) h1Fail(res *ext.HTTPResult, err error, deadline time.Time) {
+func (c *client) h1Fail(res *httpkit.Result, err error, deadline time.Time) {
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		err = errRequestTimeout
 	}
@@ -250,14 +250,14 @@ func staleConnError(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func h1Timings(start, connectStart, connectDone, gotConn, wrote, firstByte, end time.Time) ext.HTTPTimings {
+func h1Timings(start, connectStart, connectDone, gotConn, wrote, firstByte, end time.Time) httpkit.Timings {
 	d := func(from, to time.Time) time.Duration {
 		if from.IsZero() || to.IsZero() || to.Before(from) {
 			return 0
 		}
 		return to.Sub(from)
 	}
-	var t ext.HTTPTimings
+	var t httpkit.Timings
 	if !connectStart.IsZero() {
 		t.Blocked = d(start, connectStart)
 		t.Connecting = d(connectStart, connectDone)

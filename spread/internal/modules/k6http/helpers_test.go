@@ -160,11 +160,11 @@ func run(t *testing.T, vu *exttest.VU, js string) goja.Value {
 	return v
 }
 
-// tagsOf returns the tags of every sample of metric.
-func tagsOf(vu *exttest.VU, metric string) []ext.Tags {
-	var out []ext.Tags
+// tagsOf returns the tags of every sample of metric, as maps.
+func tagsOf(vu *exttest.VU, metric string) []map[string]string {
+	var out []map[string]string
 	for _, s := range vu.SamplesOf(metric) {
-		out = append(out, s.Tags)
+		out = append(out, s.Tags.Map())
 	}
 	return out
 }

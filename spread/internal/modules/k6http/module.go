@@ -26,6 +26,7 @@ import (
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 func init() { ext.Register("k6/http", &module{}) }
@@ -128,7 +129,7 @@ func (in *instance) ready(fn string) *client {
 				ua = *in.cfg.UserAgent // "" sends no User-Agent, as in k6
 			}
 			in.baseHeader = http.Header{"User-Agent": {ua}}
-			in.cli = newClient(in.cfg, in.vu.State().VUID)
+			in.cli = newClient(in.vu, in.cfg, in.vu.State().VUID)
 			context.AfterFunc(in.vu.Context(), in.cli.close)
 		}
 	})
@@ -152,7 +153,7 @@ func (in *instance) iterationEnd() {
 		in.cli.closeIdle()
 	}
 	if sent, recv := in.cli.claimPending(); sent > 0 || recv > 0 {
-		ext.EmitData(in.vu, in.vu.Tags(), sent, recv)
+		in.cli.rep.Data(in.vu.Tags(), sent, recv) // no request claims them: the VU's tags
 	}
 }
 
@@ -169,7 +170,7 @@ func (in *instance) single(method string, urlArg, body, params goja.Value) goja.
 
 // run executes a parsed request, or reports its invalid URL without
 // sending anything (as k6, no samples for a request never made).
-func (in *instance) run(cli *client, rq *parsed) *ext.HTTPResult {
+func (in *instance) run(cli *client, rq *parsed) *httpkit.Result {
 	if rq.invalid != nil {
 		return rq.invalid
 	}
@@ -178,11 +179,11 @@ func (in *instance) run(cli *client, rq *parsed) *ext.HTTPResult {
 
 // response turns a result into the JS response object, throwing instead
 // when the throw option is on and the request failed.
-func (in *instance) response(res *ext.HTTPResult) goja.Value {
+func (in *instance) response(res *httpkit.Result) goja.Value {
 	if err := in.thrown(res); err != nil {
 		in.throw(err)
 	}
-	return ext.NewResponseObjectExtras(in.vu.Runtime(), res, in)
+	return httpkit.NewResponseObjectExtras(in.vu.Runtime(), res, in)
 }
 
 func (in *instance) expectedStatuses(call goja.FunctionCall) goja.Value {
@@ -280,8 +281,8 @@ func (in *instance) batch(call goja.FunctionCall) goja.Value {
 // VU has not talked to yet, the first request goes alone: once ALPN has
 // chosen HTTP/2, the others multiplex on that one connection instead of
 // each dialing one that would be thrown away.
-func (in *instance) runBatch(cli *client, reqs []*parsed) []*ext.HTTPResult {
-	results := make([]*ext.HTTPResult, len(reqs))
+func (in *instance) runBatch(cli *client, reqs []*parsed) []*httpkit.Result {
+	results := make([]*httpkit.Result, len(reqs))
 	limit := in.cfg.Batch
 	if limit <= 0 || limit > len(reqs) {
 		limit = len(reqs)
@@ -371,8 +372,8 @@ func isURLObject(o *goja.Object) bool {
 // request that could not be made (invalid URL).
 type parsed struct {
 	*request
-	base    ext.Tags
-	invalid *ext.HTTPResult
+	base    ext.TagSet
+	invalid *httpkit.Result
 }
 
 // parseRequest turns JS arguments into a request. It runs on the VU's
@@ -429,9 +430,9 @@ func (in *instance) parseRequest(method string, urlArg, body, params goja.Value)
 		if ue, ok := err.(*url.Error); ok {
 			msg = ue.Err.Error()
 		}
-		p.invalid = &ext.HTTPResult{Method: method, URL: rq.rawURL, Name: rq.rawURL,
-			Error: "invalid URL: " + msg, ErrorCode: codeInvalidURL, BodyType: rq.responseType,
-			Request: ext.HTTPRequestInfo{Method: method, URL: rq.rawURL, Headers: rq.header}}
+		p.invalid = &httpkit.Result{Method: method, URL: rq.rawURL, Name: rq.rawURL,
+			Error: "invalid URL: " + msg, ErrorCode: httpkit.CodeInvalidURL, BodyType: rq.responseType,
+			Request: httpkit.RequestInfo{Method: method, URL: rq.rawURL, Headers: rq.header}}
 		return p, nil
 	}
 	if u.User != nil && (rq.auth == "digest" || rq.auth == "ntlm") {
@@ -526,7 +527,7 @@ func (in *instance) parseParams(rq *request, params goja.Value) error {
 			}
 			rq.callback, rq.noCallback = cb, none
 		case "podFrom":
-			src, err := ext.ParsePodFrom(v.String())
+			src, err := httpkit.ParsePodFrom(v.String())
 			if err != nil {
 				return fmt.Errorf("params.podFrom: %w", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // EnvCACerts names the environment variable read when the tlsCACerts option
@@ -43,7 +44,7 @@ type config struct {
 	TLSMin, TLSMax        uint16
 	RootCAs               *x509.CertPool // nil: system pool
 	Hosts                 map[string]string
-	PodFrom               []ext.PodSource
+	PodFrom               []httpkit.PodSource
 	DNS                   dnsConfig
 	LocalIPs              []netip.Addr
 	CipherSuites          []uint16     // nil: Go's defaults
@@ -137,7 +138,7 @@ func loadConfig(o ext.Options, getenv func(string) string) (*config, error) {
 	if _, err := o.Decode("podFrom", &podFrom); err != nil {
 		return nil, err
 	}
-	src, err := ext.ParsePodFrom(podFrom)
+	src, err := httpkit.ParsePodFrom(podFrom)
 	if err != nil {
 		return nil, fmt.Errorf("option podFrom: %w", err)
 	}

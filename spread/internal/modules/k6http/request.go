@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // request is one parsed http.* call (or batch entry), ready to run off the
@@ -32,7 +33,7 @@ type request struct {
 	responseType string // text, binary or none
 	callback     *expectedStatuses
 	noCallback   bool // setResponseCallback(null): no http_req_failed
-	podFrom      []ext.PodSource
+	podFrom      []httpkit.PodSource
 	jar          *cookieJar    // nil: no cookies at all (params.jar null)
 	cookies      []paramCookie // params.cookies
 	auth         string        // params.auth: "", basic, digest or ntlm
@@ -52,7 +53,7 @@ const podSniffLimit = 64 << 10
 
 // do runs rq, following redirects, reports every hop's samples and returns
 // the final hop. base holds the VU's tags merged with params.tags.
-func (c *client) do(vu ext.VU, base ext.Tags, rq *request) *ext.HTTPResult {
+func (c *client) do(vu ext.VU, base ext.TagSet, rq *request) *httpkit.Result {
 	var deadline time.Time
 	if rq.timeout > 0 {
 		deadline = time.Now().Add(rq.timeout) // the whole redirect chain, as in k6
@@ -122,28 +123,16 @@ func (rq *request) forHop(u *url.URL, auth *authState) *request {
 
 // report pushes one hop's samples, unless the VU is being stopped (the
 // request was cut by the end of the test, not by the system under test).
-// The tag set comes from the client's HTTPTagCache (repeated requests share
-// one immutable map) and all samples go out in one Push.
-func (c *client) report(vu ext.VU, base ext.Tags, rq *request, res *ext.HTTPResult, conn *countingConn) {
+// The tag set comes from the client's Reporter (repeated requests share one
+// immutable set) and all samples go out in one Push; the bytes counted on
+// the hop's connection carry the request's tags (httpkit's rule).
+func (c *client) report(vu ext.VU, base ext.TagSet, rq *request, res *httpkit.Result, conn *countingConn) {
 	if vu.Context().Err() != nil {
 		return
 	}
 	sent, recv := c.claimBytes(conn)
-	if rq.noCallback {
-		// k6 emits neither http_req_failed nor the expected_response tag
-		// when the response callback is null; the cached map is shared,
-		// so drop the tag from a copy.
-		tags := make(ext.Tags, 16)
-		for k, v := range c.tagCache.Tags(base, res, "", "") {
-			if k != "expected_response" {
-				tags[k] = v
-			}
-		}
-		ext.EmitRequest(vu, tags, res, ext.HTTPSamples{NoFailed: true, Sent: sent, Received: recv})
-		return
-	}
-	tags := c.tagCache.Tags(base, res, "", "")
-	ext.EmitRequest(vu, tags, res, ext.HTTPSamples{Sent: sent, Received: recv})
+	res.NoCallback = rq.noCallback // k6: no http_req_failed nor expected_response then
+	c.rep.Request(c.rep.Tags(base, res, ext.Tag{}), res, sent, recv)
 }
 
 // claimBytes takes the bytes counted on the hop's connection since the last
@@ -161,13 +150,13 @@ func (c *client) claimBytes(conn *countingConn) (int64, int64) {
 // roundTrip sends one request (no redirect handling) and reads its body.
 // It returns the result, the connection used (nil if none) and, for a
 // redirect status, the Location to follow.
-func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *request, method string, u *url.URL, body []byte, hasBody bool) (*ext.HTTPResult, *countingConn, string) {
-	res := &ext.HTTPResult{
+func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *request, method string, u *url.URL, body []byte, hasBody bool) (*httpkit.Result, *countingConn, string) {
+	res := &httpkit.Result{
 		Method:   method,
 		URL:      rq.rawURL,
 		Name:     rq.name,
 		BodyType: rq.responseType,
-		Request:  ext.HTTPRequestInfo{Method: method, Headers: rq.header, Body: string(body)},
+		Request:  httpkit.RequestInfo{Method: method, Headers: rq.header, Body: string(body)},
 	}
 	if u != rq.url {
 		res.URL = u.String() // a redirect hop
@@ -229,15 +218,15 @@ func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *reques
 // finish fills in a complete response: status, pod, body, k6's error code
 // for HTTP errors and the callback's verdict. It returns the Location of a
 // redirect, or "".
-func (c *client) finish(res *ext.HTTPResult, rq *request, resp *http.Response, data []byte) string {
+func (c *client) finish(res *httpkit.Result, rq *request, resp *http.Response, data []byte) string {
 	res.Status = resp.StatusCode
 	res.StatusText = resp.Status
-	res.Pod = ext.PodFrom(rq.podFrom, resp.Header, data)
+	res.Pod = httpkit.PodFrom(rq.podFrom, resp.Header, data)
 	if rq.responseType != "none" {
 		res.Body = data
 	}
 	if res.Status >= 400 && res.Status < 600 {
-		res.ErrorCode = 1000 + res.Status // k6: 1400-1599 mirror HTTP errors
+		res.ErrorCode = httpkit.CodeHTTPStatus(res.Status) // k6: 1400-1599 mirror HTTP errors
 	}
 	res.Expected = rq.callback.expected(res.Status)
 	if rq.noCallback {
@@ -251,7 +240,7 @@ func (c *client) finish(res *ext.HTTPResult, rq *request, resp *http.Response, d
 
 // fail records a transport error on res; a deadline of the request's own
 // timeout is reported as k6's request timeout whatever layer noticed it.
-func (c *client) fail(ctx context.Context, res *ext.HTTPResult, err error) {
+func (c *client) fail(ctx context.Context, res *httpkit.Result, err error) {
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errRequestTimeout) {
 		err = errRequestTimeout
 	}
@@ -355,7 +344,7 @@ func readBody(resp *http.Response, rq *request) ([]byte, error) {
 	return decompress(resp.Header.Get("Content-Encoding"), data)
 }
 
-func needsBody(src []ext.PodSource) bool {
+func needsBody(src []httpkit.PodSource) bool {
 	for _, s := range src {
 		if s.JSON != "" {
 			return true

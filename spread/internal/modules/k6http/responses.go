@@ -9,13 +9,13 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 	"spread.dev/spread/internal/modules/html"
 )
 
 // k6/http's own response properties beyond ext's common ones: cookies,
 // html(), submitForm() and clickLink(). They are built on first read, so a
-// script that never reads them pays nothing (see ext.ResponseExtras).
+// script that never reads them pays nothing (see httpkit.ResponseExtras).
 
 var responseExtraKeys = []string{"cookies", "html", "submitForm", "clickLink"}
 
@@ -23,7 +23,7 @@ var responseExtraKeys = []string{"cookies", "html", "submitForm", "clickLink"}
 func (in *instance) ExtraKeys() []string { return responseExtraKeys }
 
 // BuildExtra builds one of them for response r.
-func (in *instance) BuildExtra(key string, r *ext.HTTPResult) goja.Value {
+func (in *instance) BuildExtra(key string, r *httpkit.Result) goja.Value {
 	rt := in.vu.Runtime()
 	switch key {
 	case "cookies":
@@ -77,7 +77,7 @@ func optValue(o *goja.Object, key string) goja.Value {
 	return goja.Undefined()
 }
 
-func (in *instance) document(fn string, r *ext.HTTPResult) *goquery.Document {
+func (in *instance) document(fn string, r *httpkit.Result) *goquery.Document {
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(r.Body))
 	if err != nil {
 		in.throw(fmt.Errorf("res.%s: the body is not HTML: %w", fn, err))
@@ -86,7 +86,7 @@ func (in *instance) document(fn string, r *ext.HTTPResult) *goquery.Document {
 }
 
 // resolve resolves ref against the response's URL (as a browser would).
-func (in *instance) resolve(fn string, r *ext.HTTPResult, ref string) string {
+func (in *instance) resolve(fn string, r *httpkit.Result, ref string) string {
 	base, err := url.Parse(r.URL)
 	if err != nil {
 		in.throw(fmt.Errorf("res.%s: response URL %q: %w", fn, r.URL, err))
@@ -103,7 +103,7 @@ func (in *instance) resolve(fn string, r *ext.HTTPResult, ref string) string {
 // boxes, selected options, text areas, and the submit button's name),
 // overrides them with `fields`, and sends the form to its action with its
 // method (GET puts the fields in the query, as a browser does).
-func (in *instance) submitForm(r *ext.HTTPResult, arg goja.Value) goja.Value {
+func (in *instance) submitForm(r *httpkit.Result, arg goja.Value) goja.Value {
 	rt := in.vu.Runtime()
 	opts, _ := arg.(*goja.Object)
 	formSel := optString(opts, "formSelector", "form")
@@ -197,7 +197,7 @@ func (in *instance) submitForm(r *ext.HTTPResult, arg goja.Value) goja.Value {
 
 // clickLink is res.clickLink({selector, params}): a GET of the first
 // matching link's href, resolved against the response's URL.
-func (in *instance) clickLink(r *ext.HTTPResult, arg goja.Value) goja.Value {
+func (in *instance) clickLink(r *httpkit.Result, arg goja.Value) goja.Value {
 	rt := in.vu.Runtime()
 	opts, _ := arg.(*goja.Object)
 	sel := optString(opts, "selector", "a[href]")

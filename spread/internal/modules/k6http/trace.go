@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // tracer records the httptrace events of one request attempt. Hooks run on
@@ -115,10 +115,10 @@ func (t *tracer) onFirstByte() {
 // tls_handshaking; sending: connection in hand to request written;
 // waiting: written to first response byte; receiving: first byte to body
 // read. Missing events (a failure part-way) leave the later phases at 0.
-func (t *tracer) timings(start, end time.Time) (ext.HTTPTimings, net.Conn) {
+func (t *tracer) timings(start, end time.Time) (httpkit.Timings, net.Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var tm ext.HTTPTimings
+	var tm httpkit.Timings
 	d := func(from, to time.Time) time.Duration {
 		if from.IsZero() || to.IsZero() || to.Before(from) {
 			return 0

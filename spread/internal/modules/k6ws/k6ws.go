@@ -15,6 +15,7 @@ import (
 	"github.com/dop251/goja"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 	"spread.dev/spread/internal/modules/jsbytes"
 	"spread.dev/spread/internal/modules/wsclient"
 )
@@ -85,7 +86,7 @@ func (in *instance) connect(call goja.FunctionCall) goja.Value {
 	}
 	s.emit("open")
 	s.loop()
-	return ext.NewResponseObject(rt, res)
+	return httpkit.NewResponseObject(rt, res)
 }
 
 // socket is the Socket object of one session; all of it runs on the VU's

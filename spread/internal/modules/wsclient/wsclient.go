@@ -32,6 +32,7 @@ import (
 	"github.com/coder/websocket"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/httpkit"
 )
 
 // k6's WebSocket metric names.
@@ -59,7 +60,7 @@ const (
 type Config struct {
 	InsecureSkipTLSVerify bool
 	RootCAs               *x509.CertPool // nil: the system pool
-	PodFrom               []ext.PodSource
+	PodFrom               []httpkit.PodSource
 }
 
 // LoadConfig reads insecureSkipTLSVerify, tlsCACerts (or $SPREAD_CA_CERT)
@@ -75,7 +76,7 @@ func LoadConfig(o ext.Options, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	var err error
-	if c.PodFrom, err = ext.ParsePodFrom(podFrom); err != nil {
+	if c.PodFrom, err = httpkit.ParsePodFrom(podFrom); err != nil {
 		return nil, fmt.Errorf("option %w", err)
 	}
 	var items []string
@@ -119,9 +120,9 @@ type Params struct {
 	Tags         map[string]string
 	Subprotocols []string
 	Compression  bool // permessage-deflate
-	// BaseTags are the VU's tags at the call (nil: vu.Tags() in Dial);
+	// BaseTags are the VU's tags at the call (empty: vu.Tags() in Dial);
 	// a module dialling off the VU's goroutine takes them beforehand.
-	BaseTags ext.Tags
+	BaseTags ext.TagSet
 }
 
 // EventKind says what an Event is.
@@ -151,7 +152,8 @@ type Conn struct {
 	vu      ext.VU
 	c       *websocket.Conn
 	m       *metrics
-	tags    ext.Tags
+	tags    ext.TagSet
+	rep     *httpkit.Reporter // data_sent / data_received of the session
 	started time.Time
 	counter *byteCounter
 	ctx     context.Context
@@ -163,7 +165,7 @@ type Conn struct {
 	events chan Event
 
 	// Handshake is the upgrade response.
-	Handshake *ext.HTTPResult
+	Handshake *httpkit.Result
 
 	closing  atomic.Bool
 	finished sync.Once
@@ -201,8 +203,8 @@ func newMetrics(r *ext.Registry) (*metrics, error) {
 // Dial opens a session to rawURL (ws:// or wss://; http(s) accepted as
 // their ws equivalents). It returns an error (and no Conn) when the dial
 // or the upgrade fails; the error's handshake result, when the server
-// answered, is in the returned *ext.HTTPResult.
-func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResult, error) {
+// answered, is in the returned *httpkit.Result.
+func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *httpkit.Result, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid URL %q: %w", rawURL, err)
@@ -263,10 +265,10 @@ func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResu
 	dcancel()
 	connecting := time.Since(start)
 
-	res := &ext.HTTPResult{Start: start, Method: http.MethodGet, URL: rawURL, Name: rawURL}
+	res := &httpkit.Result{Start: start, Method: http.MethodGet, URL: rawURL, Name: rawURL}
 	if resp != nil {
 		res.Status, res.StatusText, res.Proto, res.Headers = resp.StatusCode, resp.Status, resp.Proto, resp.Header
-		res.Pod = ext.PodFrom(cfg.PodFrom, resp.Header, nil)
+		res.Pod = httpkit.PodFrom(cfg.PodFrom, resp.Header, nil)
 		if resp.Body != nil && err != nil {
 			b := make([]byte, 1024)
 			n, _ := resp.Body.Read(b)
@@ -277,7 +279,7 @@ func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResu
 		}
 	}
 	base := p.BaseTags
-	if base == nil {
+	if base.Len() == 0 {
 		base = vu.Tags()
 	}
 	tags := base.Merge(p.Tags)
@@ -285,12 +287,12 @@ func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResu
 	if c != nil {
 		tags = tags.With("subproto", c.Subprotocol())
 	}
-	conn.tags, conn.started = tags, start
+	conn.tags, conn.started, conn.rep = tags, start, httpkit.NewReporter(vu)
 	if err != nil {
 		cancel()
 		res.Error = err.Error()
 		sent, recv := counter.take()
-		ext.EmitData(vu, tags, sent, recv)
+		conn.rep.Data(tags, sent, recv)
 		return nil, res, err
 	}
 	c.SetReadLimit(readLimit)
@@ -307,7 +309,7 @@ func Dial(vu ext.VU, cfg *Config, rawURL string, p Params) (*Conn, *ext.HTTPResu
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Tags are the session's sample tags.
-func (c *Conn) Tags() ext.Tags { return c.tags }
+func (c *Conn) Tags() ext.TagSet { return c.tags }
 
 // Subprotocol is the subprotocol the server picked ("" for none).
 func (c *Conn) Subprotocol() string { return c.c.Subprotocol() }
@@ -364,7 +366,7 @@ func (c *Conn) finish() {
 		now := time.Now()
 		c.vu.Push(ext.Sample{Metric: c.m.duration, Time: now, Tags: c.tags, Value: ms(now.Sub(c.started))})
 		sent, recv := c.counter.take()
-		ext.EmitData(c.vu, c.tags, sent, recv)
+		c.rep.Data(c.tags, sent, recv)
 	})
 }
 

@@ -11,14 +11,13 @@ import (
 	"bytes"
 	stdcsv "encoding/csv"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"spread.dev/spread/ext"
-	"spread.dev/spread/output"
 	"spread.dev/spread/internal/output/bufwriter"
+	"spread.dev/spread/output"
 )
 
 func init() { output.Register("csv", New) }
@@ -112,10 +111,10 @@ func (o *Output) encode(_ *bytes.Buffer, s *ext.Sample) {
 	r[1] = FormatTime(s.Time, o.timeFormat)
 	r[2] = strconv.FormatFloat(s.Value, 'f', 6, 64)
 	for i, t := range systemTags {
-		r[3+i] = s.Tags[t]
+		r[3+i] = s.Tags.Get(t)
 	}
-	r[len(r)-2] = joinPairs(s.Tags, isSystemTag)
-	r[len(r)-1] = joinPairs(s.Metadata, nil)
+	r[len(r)-2] = joinTags(s.Tags, isSystemTag)
+	r[len(r)-1] = joinPairs(s.Metadata)
 	_ = o.cw.Write(r)
 }
 
@@ -136,26 +135,27 @@ func FormatTime(t time.Time, format string) string {
 	return strconv.FormatInt(t.Unix(), 10)
 }
 
-// joinPairs renders the pairs not in skip as k=v&k=v, sorted by key.
-func joinPairs(m map[string]string, skip map[string]bool) string {
-	if len(m) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if !skip[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+// joinTags renders the tags not in skip as k=v&k=v, in key order.
+func joinTags(t ext.TagSet, skip map[string]bool) string {
 	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
+	for k, v := range t.All() {
+		if skip[k] {
+			continue
+		}
+		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
 		b.WriteString(k)
 		b.WriteByte('=')
-		b.WriteString(m[k])
+		b.WriteString(v)
 	}
 	return b.String()
+}
+
+// joinPairs renders metadata as k=v&k=v, sorted by key.
+func joinPairs(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return joinTags(ext.NewTagSet(m), nil)
 }

@@ -45,9 +45,9 @@ func TestCSVOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := time.Unix(1595325560, 500_000_000)
-	tags := ext.Tags{"method": "GET", "url": "http://127.0.0.1:5080/?a=1,b=2", "name": "home", "status": "200",
+	tags := ext.NewTagSet(map[string]string{"method": "GET", "url": "http://127.0.0.1:5080/?a=1,b=2", "name": "home", "status": "200",
 		"proto": "HTTP/1.1", "scenario": "default", "expected_response": "true", "group": "::g",
-		"pod": "echo-1", "mode": "per-request", "check": ""}
+		"pod": "echo-1", "mode": "per-request", "check": ""})
 	for i := 0; i < 1000; i++ {
 		o.AddSamples([]ext.Sample{
 			{Metric: reg.Get("http_reqs"), Time: ts, Tags: tags, Value: 1},
@@ -138,7 +138,7 @@ func TestCSVStdoutAndErrors(t *testing.T) {
 	if err := o.Start(); err != nil {
 		t.Fatal(err)
 	}
-	o.AddSamples([]ext.Sample{{Metric: reg.Get("iterations"), Time: time.Unix(1, 0), Value: 1, Tags: ext.Tags{"pod": "p"}}})
+	o.AddSamples([]ext.Sample{{Metric: reg.Get("iterations"), Time: time.Unix(1, 0), Value: 1, Tags: ext.NewTagSet(map[string]string{"pod": "p"})}})
 	if err := o.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -165,8 +165,8 @@ func (a *aggregator) bucketAt(t time.Time) *bucket {
 
 // groupOf returns the sample's (proto, mode) group and notes both values
 // for the page's filters.
-func (a *aggregator) groupOf(tags ext.Tags) groupKey {
-	proto, mode := tags["proto"], tags["mode"]
+func (a *aggregator) groupOf(tags ext.TagSet) groupKey {
+	proto, mode := tags.Get("proto"), tags.Get("mode")
 	if proto == "" {
 		proto = "-"
 	}
@@ -187,8 +187,8 @@ func groupIn(m map[groupKey]*groupAgg, k groupKey) *groupAgg {
 	return g
 }
 
-func podOf(tags ext.Tags) string {
-	if p := tags["pod"]; p != "" {
+func podOf(tags ext.TagSet) string {
+	if p := tags.Get("pod"); p != "" {
 		return p
 	}
 	return "(none)"

@@ -76,7 +76,7 @@ func (f feed) samples() []ext.Sample {
 		if at.Sub(f.start) >= 4*time.Second && i%2 == 1 {
 			pod, proto = "pod-b", "HTTP/2.0"
 		}
-		tags := ext.Tags{"pod": pod, "proto": proto}
+		tags := ext.NewTagSet(map[string]string{"pod": pod, "proto": proto})
 		connect := 0.0
 		if i%10 == 0 {
 			connect = 1.5

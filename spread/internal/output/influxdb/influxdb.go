@@ -334,28 +334,24 @@ var (
 // appendLine writes one sample as `name,tag=v,... value=V,field=... TS`.
 func (o *Output) appendLine(b []byte, s ext.Sample) []byte {
 	b = append(b, measurementEscaper.Replace(s.Metric.Name)...)
-	keys := make([]string, 0, len(s.Tags))
-	for k, v := range s.Tags {
-		if v != "" {
-			keys = append(keys, k)
+	var fieldTags []ext.Tag
+	for k, v := range s.Tags.All() { // sorted, as InfluxDB recommends
+		if v == "" {
+			continue
 		}
-	}
-	sort.Strings(keys) // InfluxDB recommends sorted tags
-	var fieldTags []string
-	for _, k := range keys {
 		if o.isField(k) {
-			fieldTags = append(fieldTags, k)
+			fieldTags = append(fieldTags, ext.Tag{Key: k, Value: v})
 			continue
 		}
 		b = append(b, ',')
 		b = append(b, tagEscaper.Replace(k)...)
 		b = append(b, '=')
-		b = append(b, tagEscaper.Replace(s.Tags[k])...)
+		b = append(b, tagEscaper.Replace(v)...)
 	}
 	b = append(b, " value="...)
 	b = strconv.AppendFloat(b, finite(s.Value), 'g', -1, 64)
-	for _, k := range fieldTags {
-		b = o.appendField(b, k, s.Tags[k])
+	for _, ft := range fieldTags {
+		b = o.appendField(b, ft.Key, ft.Value)
 	}
 	mk := make([]string, 0, len(s.Metadata))
 	for k := range s.Metadata {

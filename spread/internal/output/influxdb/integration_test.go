@@ -256,7 +256,7 @@ func TestUnreachableAndSlowStore(t *testing.T) {
 			m := reg.Get("http_reqs")
 			for i := 0; i < 2000; i++ {
 				t0 := time.Now()
-				o.AddSamples([]ext.Sample{{Metric: m, Time: time.Now(), Value: 1, Tags: ext.Tags{"pod": "a"}}})
+				o.AddSamples([]ext.Sample{{Metric: m, Time: time.Now(), Value: 1, Tags: ext.NewTagSet(map[string]string{"pod": "a"})}})
 				if d := time.Since(t0); d > 100*time.Millisecond {
 					t.Fatalf("AddSamples took %s", d)
 				}

@@ -16,8 +16,8 @@ import (
 
 	"spread.dev/spread/ext"
 	"spread.dev/spread/internal/metrics"
-	"spread.dev/spread/output"
 	"spread.dev/spread/internal/output/bufwriter"
+	"spread.dev/spread/output"
 )
 
 func init() { output.Register("json", New) }
@@ -117,7 +117,7 @@ func AppendPointLine(b []byte, s *ext.Sample) []byte {
 		b = strconv.AppendFloat(b, s.Value, 'f', -1, 64)
 	}
 	b = append(b, `,"tags":`...)
-	b = appendTags(b, s.Tags)
+	b = appendTagSet(b, s.Tags)
 	if len(s.Metadata) > 0 {
 		b = append(b, `,"metadata":`...)
 		b = appendTags(b, s.Metadata)
@@ -125,6 +125,26 @@ func AppendPointLine(b []byte, s *ext.Sample) []byte {
 	b = append(b, `},"metric":`...)
 	b = appendString(b, s.Metric.Name)
 	return append(b, "}\n"...)
+}
+
+// appendTagSet appends a tag set as a JSON object (already in key order,
+// as encoding/json sorts), or null when empty.
+func appendTagSet(b []byte, tags ext.TagSet) []byte {
+	if tags.Len() == 0 {
+		return append(b, "null"...)
+	}
+	b = append(b, '{')
+	first := true
+	for k, v := range tags.All() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, v)
+	}
+	return append(b, '}')
 }
 
 // appendTags appends a string map as a JSON object with sorted keys, or null.

@@ -122,7 +122,7 @@ func TestJSONOutputFile(t *testing.T) {
 		t.Errorf("description %q", o.Description())
 	}
 	ts := time.Date(2026, 11, 27, 20, 0, 0, 123456789, time.UTC)
-	tags := ext.Tags{"pod": "a", "url": "http://x/\"q\"\n", "name": "é✓"}
+	tags := ext.NewTagSet(map[string]string{"pod": "a", "url": "http://x/\"q\"\n", "name": "é✓"})
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -211,7 +211,7 @@ func TestJSONOutputGzipAndStdout(t *testing.T) {
 
 	var buf bytes.Buffer
 	o = newOutput(t, "-", reg, &buf)
-	o.AddSamples([]ext.Sample{{Metric: reg.Get("iterations"), Time: time.Now(), Value: 1, Tags: ext.Tags{"scenario": "default"}}})
+	o.AddSamples([]ext.Sample{{Metric: reg.Get("iterations"), Time: time.Now(), Value: 1, Tags: ext.NewTagSet(map[string]string{"scenario": "default"})}})
 	if err := o.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +253,8 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 func BenchmarkAppendPointLine(b *testing.B) {
 	reg := ext.NewRegistry()
 	s := ext.Sample{Metric: reg.Get("http_req_duration"), Time: time.Now(), Value: 12.345,
-		Tags: ext.Tags{"method": "GET", "url": "http://127.0.0.1:5080/", "name": "http://127.0.0.1:5080/", "status": "200",
-			"proto": "HTTP/1.1", "expected_response": "true", "scenario": "default", "pod": "echo-1"}}
+		Tags: ext.NewTagSet(map[string]string{"method": "GET", "url": "http://127.0.0.1:5080/", "name": "http://127.0.0.1:5080/", "status": "200",
+			"proto": "HTTP/1.1", "expected_response": "true", "scenario": "default", "pod": "echo-1"})}
 	var buf []byte
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

@@ -170,19 +170,14 @@ func (s *series) histogram() *histogram.Histogram {
 }
 
 // seriesKey identifies a metric and tag set in the aggregate map.
-func seriesKey(m *ext.Metric, tags ext.Tags) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+func seriesKey(m *ext.Metric, tags ext.TagSet) string {
 	var b strings.Builder
 	b.WriteString(m.Name)
-	for _, k := range keys {
+	for k, v := range tags.All() { // in key order
 		b.WriteByte(0)
 		b.WriteString(k)
 		b.WriteByte(1)
-		b.WriteString(tags[k])
+		b.WriteString(v)
 	}
 	return b.String()
 }
@@ -190,9 +185,9 @@ func seriesKey(m *ext.Metric, tags ext.Tags) string {
 // labelsFor turns tags into sorted labels: names sanitized, empty values
 // dropped (Prometheus treats them as absent), and testid added when the
 // tags do not carry one.
-func labelsFor(tags ext.Tags, testID string) []prompb.Label {
-	m := make(map[string]string, len(tags)+1)
-	for k, v := range tags {
+func labelsFor(tags ext.TagSet, testID string) []prompb.Label {
+	m := make(map[string]string, tags.Len()+1)
+	for k, v := range tags.All() {
 		if v == "" {
 			continue
 		}

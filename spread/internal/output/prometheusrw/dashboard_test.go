@@ -26,7 +26,9 @@ import (
 
 	echometrics "spread.dev/echo-server/metrics"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/ext/exttest"
 	"spread.dev/spread/output"
+	http3 "spread.dev/xk6-http3"
 )
 
 // repoRoot is the checkout, from this package's folder.
@@ -92,7 +94,11 @@ func trendStats(t *testing.T) []TrendStat {
 func emitted(t *testing.T, stats []TrendStat) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, m := range ext.NewRegistry().All() {
+	// The built-in metrics plus those of the modules spread ships that
+	// register their own (k6/x/http3's http3_*): a VU that imported it.
+	vu := exttest.New(nil)
+	http3.New().NewModuleInstance(vu)
+	for _, m := range vu.Metrics().All() {
 		for _, n := range SeriesNames(m, stats, false) {
 			names[n] = true
 		}
@@ -249,7 +255,7 @@ func TestK6DashboardNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	tags := ext.Tags{"pod": "echo-server-1", "proto": "HTTP/1.1", "status": "200", "method": "GET", "name": "GET /", "scenario": "default", "expected_response": "true"}
+	tags := ext.NewTagSet(map[string]string{"pod": "echo-server-1", "proto": "HTTP/1.1", "status": "200", "method": "GET", "name": "GET /", "scenario": "default", "expected_response": "true"})
 	var s []ext.Sample
 	for _, m := range []string{ext.MetricHTTPReqs, ext.MetricHTTPReqDuration, ext.MetricHTTPReqFailed, ext.MetricChecks, ext.MetricVUs, ext.MetricDataSent, ext.MetricDataReceived, ext.MetricIterations} {
 		s = append(s, ext.Sample{Metric: reg.Get(m), Time: now, Tags: tags, Value: 1})

@@ -117,8 +117,8 @@ func TestNamesValuesAndLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	a := ext.Tags{"pod": "pod-a", "proto": "HTTP/1.1", "expected_response": "true", "bad-name.x": "v", "empty": ""}
-	b := ext.Tags{"pod": "pod-b", "proto": "HTTP/1.1", "testid": "mine"}
+	a := ext.NewTagSet(map[string]string{"pod": "pod-a", "proto": "HTTP/1.1", "expected_response": "true", "bad-name.x": "v", "empty": ""})
+	b := ext.NewTagSet(map[string]string{"pod": "pod-b", "proto": "HTTP/1.1", "testid": "mine"})
 	var batch []ext.Sample
 	for i := 1; i <= 100; i++ {
 		batch = append(batch,
@@ -129,9 +129,9 @@ func TestNamesValuesAndLabels(t *testing.T) {
 	}
 	batch = append(batch,
 		ext.Sample{Metric: reqs, Time: now, Tags: b, Value: 1},
-		ext.Sample{Metric: vus, Time: now, Tags: nil, Value: 3},
-		ext.Sample{Metric: vus, Time: now, Tags: nil, Value: 7},
-		ext.Sample{Metric: custom, Time: now, Tags: nil, Value: 2048},
+		ext.Sample{Metric: vus, Time: now, Tags: ext.TagSet{}, Value: 3},
+		ext.Sample{Metric: vus, Time: now, Tags: ext.TagSet{}, Value: 7},
+		ext.Sample{Metric: custom, Time: now, Tags: ext.TagSet{}, Value: 2048},
 	)
 	o.AddSamples(batch)
 	time.Sleep(400 * time.Millisecond) // several periodic pushes

@@ -49,9 +49,9 @@ func main() {
 		os.Exit(1)
 	}
 	dur := reg.Get(ext.MetricHTTPReqDuration)
-	pods := []ext.Tags{
-		{"pod": "echo-1", "proto": "HTTP/1.1", "status": "200", "expected_response": "true", "scenario": "default"},
-		{"pod": "echo-2", "proto": "HTTP/1.1", "status": "200", "expected_response": "true", "scenario": "default"},
+	pods := []ext.TagSet{
+		ext.NewTagSet(map[string]string{"pod": "echo-1", "proto": "HTTP/1.1", "status": "200", "expected_response": "true", "scenario": "default"}),
+		ext.NewTagSet(map[string]string{"pod": "echo-2", "proto": "HTTP/1.1", "status": "200", "expected_response": "true", "scenario": "default"}),
 	}
 	rng := rand.New(rand.NewSource(1))
 	batch := make([]ext.Sample, 1000)

@@ -1,4 +1,4 @@
-package ext
+package httpkit
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ var responseKeys = []string{"status", "status_text", "proto", "headers", "body",
 
 type responseObject struct {
 	rt     *goja.Runtime
-	r      *HTTPResult
+	r      *Result
 	extras []ResponseExtra       // module-specific properties, after k6's
 	more   ResponseExtras        // more module-specific properties (nil: none)
 	cache  map[string]goja.Value // built or script-set properties
@@ -34,7 +34,7 @@ type responseObject struct {
 // was ~85 allocations per response, a fifth of k6/http's CPU per request.
 // Objects keep their identity across reads; scripts may set and delete
 // properties as on a plain object.
-func NewResponseObject(rt *goja.Runtime, r *HTTPResult) *goja.Object {
+func NewResponseObject(rt *goja.Runtime, r *Result) *goja.Object {
 	return rt.NewDynamicObject(&responseObject{rt: rt, r: r})
 }
 
@@ -48,7 +48,7 @@ type ResponseExtra struct {
 
 // NewResponseObjectWith is NewResponseObject plus extra properties, listed
 // after k6's in key order.
-func NewResponseObjectWith(rt *goja.Runtime, r *HTTPResult, extras ...ResponseExtra) *goja.Object {
+func NewResponseObjectWith(rt *goja.Runtime, r *Result, extras ...ResponseExtra) *goja.Object {
 	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, extras: extras})
 }
 
@@ -58,12 +58,12 @@ func NewResponseObjectWith(rt *goja.Runtime, r *HTTPResult, extras ...ResponseEx
 // on first read of one of ExtraKeys and returns nil for unknown keys.
 type ResponseExtras interface {
 	ExtraKeys() []string
-	BuildExtra(key string, r *HTTPResult) goja.Value
+	BuildExtra(key string, r *Result) goja.Value
 }
 
 // NewResponseObjectExtras is NewResponseObject plus the properties of x,
 // listed after k6's in key order.
-func NewResponseObjectExtras(rt *goja.Runtime, r *HTTPResult, x ResponseExtras) *goja.Object {
+func NewResponseObjectExtras(rt *goja.Runtime, r *Result, x ResponseExtras) *goja.Object {
 	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, more: x})
 }
 
