@@ -5,7 +5,7 @@
 # missing (tests that need them skip with a message).
 set -euo pipefail
 
-test_pkgs=(curl chromium libnss3-tools iptables conntrack iproute2 prometheus util-linux procps python3-hypercorn python3-fastapi python3-websockets)
+test_pkgs=(openssl distro-info-data curl chromium libnss3-tools iptables conntrack iproute2 prometheus util-linux procps python3-hypercorn python3-fastapi python3-websockets)
 bench_pkgs=(wrk hey nghttp2-client python3-hypercorn python3-fastapi util-linux)
 lab_pkgs=(iptables conntrack iproute2 util-linux procps)
 

@@ -8,4 +8,5 @@ import (
 	_ "spread.dev/spread/internal/modules/encoding"
 	_ "spread.dev/spread/internal/modules/fs"
 	_ "spread.dev/spread/internal/modules/html"
+	_ "spread.dev/spread/internal/modules/secrets"
 )

@@ -1,7 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -101,5 +105,93 @@ func TestE2EExecution(t *testing.T) {
 	}
 	if probes != 4 || taggedChecks != 4*7 || failedChecks != 0 {
 		t.Errorf("probes %d, tagged checks %d, failed %d", probes, taggedChecks, failedChecks)
+	}
+}
+
+// TestE2ESecrets: file, env and mock sources through --secret-source; the
+// script's console.log of the values comes out redacted.
+func TestE2ESecrets(t *testing.T) {
+	t.Parallel()
+	r := spreadIn(t, "../../testdata/scripts", time.Minute, []string{"SPREAD_TEST_PASSWORD=hunter2"}, "run", "--no-color",
+		"--secret-source=file=name=f,filename=lib/secrets.file,default",
+		"--secret-source=env=prefix=SPREAD_TEST_,name=env",
+		`--secret-source=mock=name=cli,cool=cool secret`,
+		"secrets.js")
+	expectCode(t, r, 0)
+	if !strings.Contains(r.stdout, "✓ 4 ✗ 0") {
+		t.Errorf("checks:\n%s", r.stdout)
+	}
+	want := "token=***SECRET_REDACTED*** password=***SECRET_REDACTED*** cool=***SECRET_REDACTED***"
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("log line not redacted, want %q in:\n%s", want, r.stderr)
+	}
+	for _, leak := range []string{"s3cr3t-token", "hunter2", "cool secret"} {
+		if strings.Contains(r.stderr+r.stdout, leak) {
+			t.Errorf("secret %q leaked to the output", leak)
+		}
+	}
+	bad := spread(t, time.Minute, "run", "--secret-source=vault=x", "secrets.js")
+	expectCode(t, bad, 104)
+	if !strings.Contains(bad.stderr, `unknown source "vault"`) {
+		t.Errorf("bad source: %s", bad.stderr)
+	}
+}
+
+// spreadIn is spread() in another folder, with extra environment variables.
+func spreadIn(t *testing.T, dir string, timeout time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, spreadBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("spread %v: timed out after %s\nstderr:\n%s", args, timeout, errb.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("spread %v: %v", args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// TestE2ECSVAgainstPapaparse parses Debian's release table
+// (distro-info-data's debian.csv) with k6/experimental/csv and with
+// papaparse from npm in the same script; its checks compare them.
+func TestE2ECSVAgainstPapaparse(t *testing.T) {
+	t.Parallel()
+	const table = "/usr/share/distro-info/debian.csv"
+	data, err := os.ReadFile(table)
+	if err != nil {
+		t.Skipf("%s missing (Debian package distro-info-data): %v", table, err)
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm not installed: cannot fetch papaparse")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	npm := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--prefix", dir, "papaparse@5")
+	if out, err := npm.CombinedOutput(); err != nil {
+		t.Skipf("npm install papaparse failed (registry unreachable?): %v\n%s", err, out)
+	}
+	script, err := os.ReadFile("../../testdata/scripts/csv.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"csv.js": script, "debian.csv": data} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := spreadIn(t, dir, 2*time.Minute, nil, "run", "--no-color", "csv.js")
+	expectCode(t, r, 0)
+	if !strings.Contains(r.stdout, "✓ 36 ✗ 0") {
+		t.Errorf("checks:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
 }

@@ -166,6 +166,7 @@ func buildOptions(abs, cwd string, tla bool, co CompileOptions) api.BuildOptions
 			"async-await": true, "generator": true, "arrow": true,
 		},
 	}
+	o.Plugins = append(o.Plugins, nodeBuiltins)
 	if co.Remote != nil {
 		o.External = []string{"k6", "k6/*"}
 		// in the ES module build, a kept URL is left to externalsAsRequire.
@@ -178,6 +179,24 @@ func buildOptions(abs, cwd string, tla bool, co CompileOptions) api.BuildOptions
 		o.Supported["top-level-await"] = true
 	}
 	return o
+}
+
+// nodeBuiltins leaves require()s of Node's built-in modules unresolved
+// instead of failing the build: libraries k6 scripts bundle (papaparse)
+// reach for `stream` only on code paths that never run in k6, where k6,
+// which does not bundle, never notices them. Should one run, it fails
+// there with the VU's "unknown module" error.
+var nodeBuiltins = api.Plugin{
+	Name: "spread-node-builtins",
+	Setup: func(b api.PluginBuild) {
+		b.OnResolve(api.OnResolveOptions{Filter: `^(node:.*|assert|buffer|child_process|crypto|events|fs|http|https|net|os|path|process|stream|string_decoder|tls|url|util|zlib)$`},
+			func(a api.OnResolveArgs) (api.OnResolveResult, error) {
+				if a.Kind != api.ResolveJSRequireCall {
+					return api.OnResolveResult{}, nil // imports resolve (and fail) as before
+				}
+				return api.OnResolveResult{Path: a.Path, External: true}, nil
+			})
+	},
 }
 
 // hasTLAError says whether esbuild refused the CommonJS bundle for a

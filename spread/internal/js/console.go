@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -41,10 +42,31 @@ type Field struct {
 	Value any
 }
 
+// redactor, when set, rewrites every log line's message and string
+// fields (k6/secrets hides the secrets a script read).
+var redactor atomic.Pointer[func(string) string]
+
+// SetRedactor installs f for every Logger of the process (nil: none).
+func SetRedactor(f func(string) string) {
+	if f == nil {
+		redactor.Store(nil)
+		return
+	}
+	redactor.Store(&f)
+}
+
 // Log writes one line with a level ("debug", "info", "warn", "error").
 func (l *Logger) Log(level, msg string, fields ...Field) {
 	if l == nil {
 		return
+	}
+	if r := redactor.Load(); r != nil {
+		msg = (*r)(msg)
+		for i, f := range fields {
+			if s, ok := f.Value.(string); ok {
+				fields[i].Value = (*r)(s)
+			}
+		}
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var line []byte

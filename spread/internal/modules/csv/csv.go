@@ -148,13 +148,14 @@ func (rs *records) value(rt *goja.Runtime, rec []string) goja.Value {
 		}
 		return rt.NewArray(arr...)
 	}
+	// A short record leaves its missing columns out (as papaparse does)
+	// rather than inventing empty values; fields past the header are dropped.
 	o := rt.NewObject()
 	for i, k := range rs.header {
-		v := ""
-		if i < len(rec) {
-			v = rec[i]
+		if i >= len(rec) {
+			break
 		}
-		_ = o.Set(k, v)
+		_ = o.Set(k, rec[i])
 	}
 	return o
 }
