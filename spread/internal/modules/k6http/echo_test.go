@@ -113,8 +113,11 @@ func TestEchoTimings(t *testing.T) {
 			if d := f("duration"); d < sum-0.01 || d > sum+0.01 {
 				t.Errorf("%s %s: duration %v != sending+waiting+receiving %v", u, name, d, sum)
 			}
-			if f("waiting") < 200 {
-				t.Errorf("%s %s: waiting %v < server delay 200ms", u, name, f("waiting"))
+			// 10 ms of slack: HTTP/2's WroteRequest hook fires on the
+			// transport's writer goroutine, which on a loaded machine can
+			// run after the server already holds the request (seen: 197.5).
+			if f("waiting") < 190 {
+				t.Errorf("%s %s: waiting %v < server delay 200ms (less 10ms slack)", u, name, f("waiting"))
 			}
 			if f("duration") > 1500 {
 				t.Errorf("%s %s: duration %v too long", u, name, f("duration"))

@@ -271,7 +271,8 @@ func TestSpreadRunDNSHostsLocalIPs(t *testing.T) {
 import http from 'k6/http';
 import { check } from 'k6';
 export const options = {
-  vus: 3, iterations: 12, noConnectionReuse: true,
+  scenarios: { pods: { executor: 'per-vu-iterations', vus: 3, iterations: 4 } }, // every VU runs: each has its source IP
+  noConnectionReuse: true,
   dns: { ttl: '1m', select: 'roundRobin', policy: 'preferIPv4', server: %q },
   hosts: { 'static.test:80': %q },
   thresholds: { checks: ['rate==1'], http_req_blocked: ['max>0'] },
