@@ -14,8 +14,8 @@ import (
 	"spread.dev/spread/internal/lab"
 	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/link"
-	"spread.dev/spread/internal/lab/pods"
 	"spread.dev/spread/internal/lab/netns"
+	"spread.dev/spread/internal/lab/pods"
 )
 
 func init() { addCommand(newLabCommand) }
@@ -40,8 +40,9 @@ func newLabCommand() *cobra.Command {
 		readiness, liveness      string
 		clientLink, podLink      string
 	)
+	var run func(cmd *cobra.Command, args []string, up bool) error
 	cmd := &cobra.Command{
-		Use:   "lab [flags] SCRIPT [-- spread-run-flags]",
+		Use:   "lab [flags] SCRIPT [-- spread-run-flags] | lab --client-cmd CMD | lab up",
 		Short: "Run a script against pods behind an emulated Kubernetes Service (kube-proxy iptables rules or a Go L4 proxy)",
 		Long: `Starts --replicas pods (echo-server, or --pod-cmd) behind an emulated Service,
 runs SCRIPT with 'spread run' against it, and plays a timeline of scale, kill
@@ -72,126 +73,143 @@ Examples:
   spread lab --replicas 1 --scale 2@2m scripts/baseline_h1.js -- -u 100 -d 4m
   spread lab --proxy userspace --replicas 2 --scale 1@30s --pod-arg=--delay=100ms s.js
   spread lab --pod-cmd 'python3 -m http.server -b {{.IP}} {{.HTTPPort}}' --readiness-path / s.js`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if cleanup || cleanupAll {
-				removed, err := netns.Sweep(cleanupAll)
-				for _, n := range removed {
-					fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed namespace", n)
-				}
-				groups, cerr := cgroup.Sweep(cleanupAll)
-				for _, g := range groups {
-					fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed cgroup", g)
-				}
-				if len(removed)+len(groups) == 0 && err == nil && cerr == nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "lab: nothing to clean up")
-				}
-				return errors.Join(err, cerr)
+		// Arbitrary: with the "up" subcommand cobra would otherwise read a
+		// script name as an unknown subcommand.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return run(cmd, args, false) },
+	}
+	run = func(cmd *cobra.Command, args []string, up bool) error {
+		if cleanup || cleanupAll {
+			removed, err := netns.Sweep(cleanupAll)
+			for _, n := range removed {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed namespace", n)
 			}
-			// Probe fields left out: kubelet's timeout and thresholds, the
-			// lab's 250ms period (kubelet's 10s is long for a short run).
-			labProbe := pods.ProbeSpec{Path: cfg.ReadinessPath, Period: 250 * time.Millisecond, Timeout: time.Second, Success: 1, Failure: 3}
-			if readiness != "" {
-				p, err := pods.ParseProbe(readiness, labProbe)
-				if err != nil || p.Path == "" {
-					return fmt.Errorf("lab: --readiness-probe: %v", errOr(err, "a pod needs a readiness probe"))
-				}
-				cfg.Readiness = p
+			groups, cerr := cgroup.Sweep(cleanupAll)
+			for _, g := range groups {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lab: removed cgroup", g)
 			}
-			if liveness != "" {
-				base := labProbe
-				base.Path = "/healthz"
-				p, err := pods.ParseProbe(liveness, base)
-				if err != nil {
-					return fmt.Errorf("lab: --liveness-probe: %w", err)
-				}
-				cfg.Liveness = p
+			if len(removed)+len(groups) == 0 && err == nil && cerr == nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lab: nothing to clean up")
 			}
-			for _, l := range []struct {
-				flag, val string
-				dst       *link.Spec
-			}{{"--link", clientLink, &cfg.ClientLink}, {"--pod-link", podLink, &cfg.PodLink}} {
-				if l.val == "" {
-					continue
-				}
-				sp, err := link.Parse(l.val)
-				if err != nil {
-					return fmt.Errorf("lab: %s: %w", l.flag, err)
-				}
-				*l.dst = sp
+			return errors.Join(err, cerr)
+		}
+		// Probe fields left out: kubelet's timeout and thresholds, the
+		// lab's 250ms period (kubelet's 10s is long for a short run).
+		labProbe := pods.ProbeSpec{Path: cfg.ReadinessPath, Period: 250 * time.Millisecond, Timeout: time.Second, Success: 1, Failure: 3}
+		if readiness != "" {
+			p, err := pods.ParseProbe(readiness, labProbe)
+			if err != nil || p.Path == "" {
+				return fmt.Errorf("lab: --readiness-probe: %v", errOr(err, "a pod needs a readiness probe"))
 			}
-			if podCPU != "" {
-				m, err := cgroup.ParseCPU(podCPU)
-				if err != nil {
-					return fmt.Errorf("lab: --pod-cpu: %w", err)
-				}
-				cfg.PodLimits.MilliCPU = m
+			cfg.Readiness = p
+		}
+		if liveness != "" {
+			base := labProbe
+			base.Path = "/healthz"
+			p, err := pods.ParseProbe(liveness, base)
+			if err != nil {
+				return fmt.Errorf("lab: --liveness-probe: %w", err)
 			}
-			if podMemory != "" {
-				b, err := cgroup.ParseMemory(podMemory)
-				if err != nil {
-					return fmt.Errorf("lab: --pod-memory: %w", err)
-				}
-				cfg.PodLimits.MemoryBytes = b
+			cfg.Liveness = p
+		}
+		for _, l := range []struct {
+			flag, val string
+			dst       *link.Spec
+		}{{"--link", clientLink, &cfg.ClientLink}, {"--pod-link", podLink, &cfg.PodLink}} {
+			if l.val == "" {
+				continue
 			}
+			sp, err := link.Parse(l.val)
+			if err != nil {
+				return fmt.Errorf("lab: %s: %w", l.flag, err)
+			}
+			*l.dst = sp
+		}
+		if podCPU != "" {
+			m, err := cgroup.ParseCPU(podCPU)
+			if err != nil {
+				return fmt.Errorf("lab: --pod-cpu: %w", err)
+			}
+			cfg.PodLimits.MilliCPU = m
+		}
+		if podMemory != "" {
+			b, err := cgroup.ParseMemory(podMemory)
+			if err != nil {
+				return fmt.Errorf("lab: --pod-memory: %w", err)
+			}
+			cfg.PodLimits.MemoryBytes = b
+		}
+		cfg.Up = up
+		if !up && cfg.ClientCmd == "" {
 			script, runArgs, err := splitLabArgs(cmd, args)
 			if err != nil {
 				return err
 			}
 			cfg.Script, cfg.RunArgs = script, runArgs
-			cfg.ConntrackUDPTimeout, cfg.ConntrackUDPStreamTimeout = udpTimeout, streamTimout
-			for _, s := range scales {
-				ev, err := lab.ParseScale(s)
-				if err != nil {
-					return err
-				}
-				cfg.Events = append(cfg.Events, ev)
-			}
-			for _, s := range kills {
-				ev, err := lab.ParseKill(s)
-				if err != nil {
-					return err
-				}
-				cfg.Events = append(cfg.Events, ev)
-			}
-			for _, s := range restarts {
-				ev, err := lab.ParseRollingRestart(s)
-				if err != nil {
-					return err
-				}
-				cfg.Events = append(cfg.Events, ev)
-			}
-			if len(envs) > 0 {
-				cfg.Env = map[string]string{}
-				for _, kv := range envs {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok || k == "" {
-						return fmt.Errorf("lab: --env %q: want KEY=VALUE", kv)
-					}
-					cfg.Env[k] = v
-				}
-			}
-			cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			res, err := lab.Run(ctx, cfg)
-			if res != nil && res.EventsFile != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "lab: proxy %s; events in %s\n", res.Proxy, res.EventsFile)
-			}
+		} else if len(args) > 0 {
+			return fmt.Errorf("lab: no SCRIPT with --client-cmd or up, got %q", args)
+		}
+		cfg.ConntrackUDPTimeout, cfg.ConntrackUDPStreamTimeout = udpTimeout, streamTimout
+		for _, s := range scales {
+			ev, err := lab.ParseScale(s)
 			if err != nil {
-				if ctx.Err() != nil {
-					return &labExitError{code: 105, msg: err.Error()} // k6's "interrupted"
-				}
 				return err
 			}
-			if res.ExitCode != 0 {
-				return &labExitError{code: res.ExitCode, msg: fmt.Sprintf("lab: script exited with code %d", res.ExitCode)}
+			cfg.Events = append(cfg.Events, ev)
+		}
+		for _, s := range kills {
+			ev, err := lab.ParseKill(s)
+			if err != nil {
+				return err
 			}
-			return nil
-		},
+			cfg.Events = append(cfg.Events, ev)
+		}
+		for _, s := range restarts {
+			ev, err := lab.ParseRollingRestart(s)
+			if err != nil {
+				return err
+			}
+			cfg.Events = append(cfg.Events, ev)
+		}
+		if len(envs) > 0 {
+			cfg.Env = map[string]string{}
+			for _, kv := range envs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("lab: --env %q: want KEY=VALUE", kv)
+				}
+				cfg.Env[k] = v
+			}
+		}
+		cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		res, err := lab.Run(ctx, cfg)
+		if res != nil && res.EventsFile != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "lab: proxy %s; events in %s\n", res.Proxy, res.EventsFile)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return &labExitError{code: 105, msg: err.Error()} // k6's "interrupted"
+			}
+			return err
+		}
+		if res.ExitCode != 0 {
+			return &labExitError{code: res.ExitCode, msg: fmt.Sprintf("lab: script exited with code %d", res.ExitCode)}
+		}
+		return nil
 	}
-	f := cmd.Flags()
+	upCmd := &cobra.Command{
+		Use:   "up [flags]",
+		Short: "Start the pods and the Service, print the targets and how to enter the client's namespace, play the timeline, tear down on Ctrl-C",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, args []string) error { return run(c, args, true) },
+	}
+	cmd.AddCommand(upCmd)
+	f := cmd.PersistentFlags()
 	f.StringVar(&cfg.Proxy, "proxy", "auto", "Service emulation: auto, iptables (root: kube-proxy's iptables rules), nftables (root: kube-proxy's nftables rules, real nft) or userspace (Go L4 proxy)")
+	f.StringVar(&cfg.ClientCmd, "client-cmd", "", "run any command as the client instead of a script (shell line; templates {{.TargetHTTP}} {{.TargetHTTPS}} {{.TargetH3}} {{.CACert}}, also as env TARGET_HTTP...; runs in the client namespace; the lab exits with its exit code)")
 	f.StringVar(&cfg.Scheduler, "scheduler", "random", "endpoint choice per new flow with --proxy userspace: random (as iptables/nftables), rr or lc (IPVS's round-robin and least-connection, emulated: no ip_vs in this kernel)")
 	f.IntVar(&cfg.Replicas, "replicas", 1, "pods at start")
 	f.StringArrayVar(&scales, "scale", nil, "scale to M replicas at time T: M@T (e.g. 2@2m; repeatable; M below the current count scales down)")

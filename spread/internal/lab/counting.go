@@ -137,7 +137,7 @@ func (l *lab) sampleOne(ps *podState, flows map[string]int64, haveFlows bool) {
 		ps.stats.CPUThrottled = throttled
 	}
 	if haveFlows {
-		n := flows[ps.info.Name]
+		n := flows[ps.info.Name] - l.flowOffset[ps.info.Name]
 		ps.stats.NewFlows = &n
 	}
 	switch {

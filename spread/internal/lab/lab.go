@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
+	"text/template"
 	"time"
 
 	"spread.dev/spread/internal/lab/cgroup"
@@ -71,6 +73,16 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Progress receives one line per lab event (nil = Stderr).
 	Progress io.Writer
+
+	// ClientCmd runs any command as the client instead of a spread script:
+	// a shell command line and text/template with {{.TargetHTTP}},
+	// {{.TargetHTTPS}}, {{.TargetH3}}, {{.CACert}} (also in its env as
+	// TARGET_HTTP, ...), run where a script would run (the client or node
+	// namespace); the lab's exit code is the command's.
+	ClientCmd string
+	// Up runs no client: the lab prints its targets and how to enter the
+	// client's namespace, plays the timeline and waits for ctx to end.
+	Up bool
 
 	// PodLimits are every pod's resources.limits (CPU quota, memory limit),
 	// applied with cgroups; zero = unlimited. Pods get a cgroup (for their
@@ -238,6 +250,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			}
 		}
 		res.Link = &li
+		// The measuring connects are not the client's: count from here.
+		if f, err := l.svc.newFlows(ctx); err == nil {
+			l.flowOffset = f
+		}
 		l.record("link", "", fmt.Sprintf("emulator %q client %s pods %s: expected rtt %.2fms, measured %.2fms",
 			li.Emulator, li.Client, li.Pods, li.ExpectedRTTms, li.MeasuredRTTms))
 	}
@@ -247,8 +263,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 // checkFiles looks for the script and the echo-server binary before any
 // namespace or pod is made, so a typo fails at once with one clear line.
 func (c *Config) checkFiles() error {
-	if _, err := os.Stat(c.Script); err != nil {
-		return fmt.Errorf("lab: script: %w", err)
+	if c.Script != "" {
+		if _, err := os.Stat(c.Script); err != nil {
+			return fmt.Errorf("lab: script: %w", err)
+		}
 	}
 	if c.EchoServer != "" && c.PodCommand == "" {
 		if _, err := exec.LookPath(c.EchoServer); err != nil {
@@ -259,8 +277,19 @@ func (c *Config) checkFiles() error {
 }
 
 func (c *Config) defaults() error {
-	if c.Script == "" {
-		return errors.New("lab: no script")
+	modes := 0
+	for _, set := range []bool{c.Script != "", c.ClientCmd != "", c.Up} {
+		if set {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return errors.New("lab: want exactly one of a script, --client-cmd or up")
+	}
+	if c.ClientCmd != "" {
+		if _, err := template.New("client").Option("missingkey=error").Parse(c.ClientCmd); err != nil {
+			return fmt.Errorf("lab: --client-cmd: %w", err)
+		}
 	}
 	if c.Replicas < 0 {
 		return fmt.Errorf("lab: replicas %d < 0", c.Replicas)
@@ -372,6 +401,17 @@ func (l *lab) runScript(ctx context.Context) error {
 	}
 	argv = append(argv, cfg.RunArgs...)
 	argv = append(argv, cfg.Script)
+	what := cfg.Script
+	switch {
+	case cfg.Up:
+		return l.runUp(ctx)
+	case cfg.ClientCmd != "":
+		line, err := l.clientLine()
+		if err != nil {
+			return err
+		}
+		argv, what = []string{"sh", "-c", line}, line
+	}
 	argv = l.svc.wrapScript(argv)
 
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -383,7 +423,7 @@ func (l *lab) runScript(ctx context.Context) error {
 	}
 	l.scriptPgid = cmd.Process.Pid
 	l.res.Start = time.Now()
-	l.record("script-started", "", cfg.Script)
+	l.record("script-started", "", what)
 
 	tlCtx, stopTimeline := context.WithCancel(ctx)
 	l.wg.Add(2)
@@ -425,6 +465,57 @@ func (l *lab) runScript(ctx context.Context) error {
 	return nil
 }
 
+// clientLine renders --client-cmd with the targets.
+func (l *lab) clientLine() (string, error) {
+	t, err := template.New("client").Option("missingkey=error").Parse(l.cfg.ClientCmd)
+	if err != nil {
+		return "", fmt.Errorf("lab: --client-cmd: %w", err)
+	}
+	var b strings.Builder
+	err = t.Execute(&b, map[string]string{
+		"TargetHTTP": l.res.Targets["TARGET_HTTP"], "TargetHTTPS": l.res.Targets["TARGET_HTTPS"],
+		"TargetH3": l.res.Targets["TARGET_H3"], "CACert": l.res.Targets["CA_CERT"],
+	})
+	if err != nil {
+		return "", fmt.Errorf("lab: --client-cmd: %w", err)
+	}
+	return b.String(), nil
+}
+
+// runUp keeps the lab up until ctx ends (Ctrl-C), playing the timeline
+// from now, after telling how to reach it.
+func (l *lab) runUp(ctx context.Context) error {
+	keys := make([]string, 0, len(l.res.Targets))
+	for k := range l.res.Targets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("lab: up; targets:\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s=%s\n", k, l.res.Targets[k])
+	}
+	fmt.Fprintf(&b, "lab: enter the client's side with:\n  %s\n", strings.Join(l.svc.wrapScript([]string{"sh"}), " "))
+	b.WriteString("lab: Ctrl-C tears everything down\n")
+	fmt.Fprint(l.cfg.Stdout, b.String())
+	l.res.Start = time.Now()
+	l.record("up", "", "")
+	tlCtx, stop := context.WithCancel(ctx)
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		l.playTimeline(tlCtx)
+	}()
+	go func() {
+		defer l.wg.Done()
+		l.sampleLoop(tlCtx, l.cfg.SampleEvery)
+	}()
+	<-ctx.Done()
+	stop()
+	l.record("down", "", "interrupted")
+	return nil
+}
+
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -462,7 +553,8 @@ type lab struct {
 	res *Result
 	svc service
 
-	cg *cgroup.Lab // nil without cgroups
+	cg         *cgroup.Lab      // nil without cgroups
+	flowOffset map[string]int64 // flows made by the lab itself (RTT measurement), by pod
 
 	caFile, certFile, keyFile, quicKeys string
 	echoServer                          string
