@@ -20,14 +20,15 @@ import (
 
 	"github.com/dop251/goja"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/archive"
+	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/internal/js"
 	"spread.dev/spread/internal/js/builtin"
 	"spread.dev/spread/internal/metrics"
 	"spread.dev/spread/internal/options"
-	"spread.dev/spread/output"
 	"spread.dev/spread/internal/vu"
+	"spread.dev/spread/output"
 )
 
 // Exit codes, as k6's.
@@ -188,13 +189,29 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	if err != nil {
 		return nil, exitErr(ExitScriptException, err)
 	}
+	layer, opts, scens, seg, err := resolveOptions(cfg, first, arch)
+	if err != nil {
+		return nil, err
+	}
+	sh.Options = opts.Raw
+	sh.OptionsJS = decodeAll(opts.Raw)
+	sh.Tags = ext.NewTagSet(opts.Tags)
+	prepared = true
+	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh,
+		Remote: remote, ScriptEnv: cfg.ScriptEnv, cleanup: cleanup}, nil
+}
+
+// resolveOptions consolidates the script's options (read from its first
+// VU, or the archive's) with the environment and the command line, and
+// checks them: scenarios, execution segment, every module's own options.
+func resolveOptions(cfg *Config, first *vu.VU, arch *archive.Archive) (options.Layer, *options.Options, []executor.Config, executor.Segment, error) {
 	raw, err := first.OptionsJSON()
 	if err != nil {
-		return nil, exitErr(ExitScriptException, err)
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitScriptException, err)
 	}
 	scriptLayer, err := options.ParseScript(raw)
 	if err != nil {
-		return nil, exitErr(ExitInvalidConfig, err)
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
 	}
 	if arch != nil {
 		// the options resolved when the archive was made stand for the
@@ -203,40 +220,35 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	}
 	envLayer, err := options.FromEnv(cfg.Env)
 	if err != nil {
-		return nil, exitErr(ExitInvalidConfig, err)
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
 	}
 	layer := options.Consolidate(scriptLayer, envLayer, cfg.CLI)
 	opts, err := options.Decode(layer)
 	if err != nil {
-		return nil, exitErr(ExitInvalidConfig, err)
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
 	}
 	scens, err := opts.ScenarioConfigs()
 	if err != nil {
-		return nil, exitErr(ExitInvalidConfig, err)
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
 	}
 	seg, err := executor.NewSegment(opts.ExecutionSegment, opts.ExecutionSegmentSequence)
 	if err != nil {
-		return nil, exitErr(ExitInvalidConfig, fmt.Errorf("execution segment: %w", err))
+		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, fmt.Errorf("execution segment: %w", err))
 	}
 	for _, sc := range scens {
 		if sc.Exec != "" && !first.HasFunction(sc.Exec) {
-			return nil, exitErr(ExitInvalidConfig, fmt.Errorf("scenario %s: the script exports no function %q", sc.Name, sc.Exec))
+			return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, fmt.Errorf("scenario %s: the script exports no function %q", sc.Name, sc.Exec))
 		}
 	}
 	for _, path := range ext.Registered() {
 		m, _ := ext.Lookup(path)
 		if c, ok := m.(ext.OptionsChecker); ok {
 			if err := c.CheckOptions(opts.Raw); err != nil {
-				return nil, exitErr(ExitInvalidConfig, fmt.Errorf("%s: %w", path, err))
+				return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, fmt.Errorf("%s: %w", path, err))
 			}
 		}
 	}
-	sh.Options = opts.Raw
-	sh.OptionsJS = decodeAll(opts.Raw)
-	sh.Tags = ext.NewTagSet(opts.Tags)
-	prepared = true
-	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh,
-		Remote: remote, ScriptEnv: cfg.ScriptEnv, cleanup: cleanup}, nil
+	return layer, opts, scens, seg, nil
 }
 
 func decodeAll(o ext.Options) map[string]any {
@@ -340,7 +352,7 @@ type run struct {
 	log *js.Logger
 
 	metrics *metrics.Engine
-	outputs []output.Output
+	outputs *outputs
 	pump    *pump
 	sched   *executor.Scheduler
 	pool    *pool
@@ -357,9 +369,52 @@ type run struct {
 	testStart atomic.Pointer[time.Time] // when the executors started
 }
 
+// run is the test, top-down: metrics and outputs, the scheduler, VUs,
+// setup(), the scenarios, teardown(), the summary and the verdict. Each
+// step is a method below; this function only orders them and carries
+// their results.
 func (r *run) run(parent context.Context) (retErr error) {
-	cfg, p := r.cfg, r.p
-	opts := p.Options
+	start := time.Now()
+	if err := r.startMetricsAndOutputs(start); err != nil {
+		return err
+	}
+	defer func() { retErr = r.closeOutputs(retErr) }()
+	if err := r.newScheduler(); err != nil {
+		return err
+	}
+
+	// runCtx ends on a hard stop (second signal); VUs live in it.
+	runCtx, hardStop := context.WithCancel(parent)
+	defer hardStop()
+	r.mu.Lock()
+	r.hardStop = hardStop
+	r.mu.Unlock()
+	defer r.watchSignals(runCtx)()
+
+	special, err := r.initVUs(runCtx)
+	if err != nil {
+		return err
+	}
+	setupJSON, err := r.setup(runCtx, special)
+	if err != nil {
+		return err
+	}
+	testDuration, schedErr := r.schedule(runCtx)
+	teardownErr := r.teardown(runCtx, special, setupJSON)
+
+	// Every sample in, then the final threshold verdict and the summary.
+	r.pump.Close()
+	r.metrics.EvaluateThresholds(testDuration)
+	// A failing handleSummary or summary file is reported, but a threshold
+	// verdict or an abort decides the exit code first.
+	endErr := r.endOfTest(special, start, testDuration)
+	return verdict(r.outcome(schedErr), teardownErr, endErr)
+}
+
+// startMetricsAndOutputs builds the metrics engine (thresholds) and the
+// outputs, and the pump that feeds them.
+func (r *run) startMetricsAndOutputs(start time.Time) error {
+	cfg, p, opts := r.cfg, r.p, r.p.Options
 	var err error
 	r.metrics, err = metrics.NewEngine(p.Registry, metrics.Config{
 		Thresholds: opts.Thresholds, SummaryTrendStats: opts.SummaryTrendStats, SummaryTimeUnit: opts.SummaryTimeUnit,
@@ -367,55 +422,35 @@ func (r *run) run(parent context.Context) (retErr error) {
 	if err != nil {
 		return exitErr(ExitInvalidConfig, fmt.Errorf("thresholds: %w", err))
 	}
-	start := time.Now()
 	params := output.Params{Registry: p.Registry, Env: cfg.Env, Stdout: cfg.Stdout,
 		Stderr: cfg.Stderr, TestID: fmt.Sprintf("spread-%d", start.Unix()), StartTime: start, ScriptPath: p.Program.Path}
-	type pending struct {
-		name  string
-		build func() (output.Output, error)
+	if r.outputs, err = startOutputs(cfg, params, r.metrics, r.log); err != nil {
+		return err
 	}
-	var outs []pending
-	for _, spec := range cfg.Outs {
-		outs = append(outs, pending{spec, func() (output.Output, error) { return output.New(spec, params) }})
-	}
-	for _, x := range cfg.Extra {
-		outs = append(outs, pending{x.Arg, func() (output.Output, error) {
-			xp := params
-			xp.Arg = x.Arg
-			return x.New(xp)
-		}})
-	}
-	for _, po := range outs {
-		o, err := po.build()
-		if err != nil {
-			r.stopOutputs()
-			return exitErr(ExitInvalidConfig, err)
-		}
-		if err := o.Start(); err != nil {
-			r.stopOutputs()
-			return exitErr(ExitGenericEngineErr, fmt.Errorf("output %s: %w", po.name, err))
-		}
-		r.outputs = append(r.outputs, o)
-	}
-	sinks := []func([]ext.Sample){r.metrics.AddSamples}
-	for _, o := range r.outputs {
-		sinks = append(sinks, o.AddSamples)
-	}
-	r.pump = newPump(sinks...)
-	defer func() {
-		// Outputs last, after every sample went through the pump: on every
-		// path, including errors, so JSON files are complete.
-		r.pump.Close()
-		if err := r.stopOutputs(); err != nil {
-			// A results file that could not be written (full disk) makes the
-			// run's results incomplete: that outranks a threshold verdict.
-			var ee *ExitError
-			if retErr == nil || (errors.As(retErr, &ee) && ee.Code == ExitThresholds) {
-				retErr = exitErr(ExitGenericEngineErr, fmt.Errorf("results incomplete: %w", err))
-			}
-		}
-	}()
+	r.pump = newPump(append([]func([]ext.Sample){r.metrics.AddSamples}, r.outputs.sinks()...)...)
+	return nil
+}
 
+// closeOutputs runs last, after every sample went through the pump, on
+// every path (including errors) so output files are complete. It returns
+// the run's error: an output that failed to write its results (a full
+// disk) makes the results incomplete, which outranks a threshold verdict.
+func (r *run) closeOutputs(runErr error) error {
+	r.pump.Close()
+	r.outputs.runStatus(runErr)
+	if err := r.outputs.stop(); err != nil {
+		var ee *ExitError
+		if runErr == nil || (errors.As(runErr, &ee) && ee.Code == ExitThresholds) {
+			return exitErr(ExitGenericEngineErr, fmt.Errorf("results incomplete: %w", err))
+		}
+	}
+	return runErr
+}
+
+// newScheduler builds the scenarios' scheduler; its hooks report dropped
+// iterations, warnings and VU errors.
+func (r *run) newScheduler() error {
+	p := r.p
 	hooks := executor.Hooks{
 		Dropped: func(scenario string, tags map[string]string, n int64) {
 			t := r.sh.Tags.Merge(tags).With("scenario", scenario)
@@ -426,51 +461,57 @@ func (r *run) run(parent context.Context) (retErr error) {
 			r.log.Log("error", err.Error(), js.Field{Key: "scenario", Value: scenario})
 		},
 	}
-	r.sched, err = executor.New(p.Scenarios, p.Segment, hooks)
-	if err != nil {
+	var err error
+	if r.sched, err = executor.New(p.Scenarios, p.Segment, hooks); err != nil {
 		return exitErr(ExitInvalidConfig, err)
 	}
+	return nil
+}
 
-	// runCtx ends on a hard stop (second signal); VUs live in it.
-	runCtx, hardStop := context.WithCancel(parent)
-	defer hardStop()
-	r.mu.Lock()
-	r.hardStop = hardStop
-	r.mu.Unlock()
-	stopSignals := r.watchSignals(runCtx)
-	defer stopSignals()
-
-	r.pool = newPool(runCtx, r.sh, r, p.Segment)
-	if !cfg.Quiet {
+// initVUs initialises the VUs the scenarios need before they start, and
+// the VU of setup() and teardown() (its own, as in k6).
+func (r *run) initVUs(runCtx context.Context) (*vu.VU, error) {
+	r.pool = newPool(runCtx, r.sh, r, r.p.Segment)
+	if !r.cfg.Quiet {
 		r.printHeader()
 	}
 	if err := r.pool.Preinit(runCtx, r.sched.PreInitVUs(), runtime.GOMAXPROCS(0)); err != nil {
 		if runCtx.Err() != nil {
-			return exitErr(ExitInterrupted, errors.New("interrupted while initialising VUs"))
+			return nil, exitErr(ExitInterrupted, errors.New("interrupted while initialising VUs"))
 		}
-		return exitErr(ExitScriptException, err)
+		return nil, exitErr(ExitScriptException, err)
 	}
-	r.pump.Push(ext.Sample{Metric: p.Registry.Get(ext.MetricVUsMax), Time: time.Now(), Tags: r.sh.Tags, Value: float64(r.pool.Total())})
-
-	// setup() and teardown() run in a VU of their own, as in k6.
+	r.pump.Push(ext.Sample{Metric: r.p.Registry.Get(ext.MetricVUsMax), Time: time.Now(), Tags: r.sh.Tags, Value: float64(r.pool.Total())})
 	special, err := vu.New(runCtx, r.sh, r, 0, 0)
 	if err != nil {
-		return exitErr(ExitScriptException, err)
+		return nil, exitErr(ExitScriptException, err)
 	}
+	return special, nil
+}
+
+// setup runs setup() (when exported) and keeps its JSON result for the VUs.
+func (r *run) setup(runCtx context.Context, special *vu.VU) (string, error) {
 	var setupJSON string
 	if special.HasFunction("setup") {
-		res, err := r.callTimed(runCtx, special, "setup", "::setup", opts.SetupTimeout, ExitSetupTimeout)
+		res, err := r.callTimed(runCtx, special, "setup", "::setup", r.p.Options.SetupTimeout, ExitSetupTimeout)
 		if err != nil {
-			return r.finishEarly(err)
+			return "", r.finishEarly(err)
 		}
 		if setupJSON, err = special.JSON(res); err != nil {
-			return exitErr(ExitScriptException, fmt.Errorf("setup() result is not JSON-serialisable: %w", err))
+			return "", exitErr(ExitScriptException, fmt.Errorf("setup() result is not JSON-serialisable: %w", err))
 		}
 	}
 	r.setupJSON.Store(&setupJSON)
+	return setupJSON, nil
+}
 
+// schedule runs the scenarios with the threshold, vus and progress loops
+// beside them, and tells the outputs when the test starts and ends. It
+// returns the test's duration and the scheduler's error.
+func (r *run) schedule(runCtx context.Context) (time.Duration, error) {
 	testStart := time.Now()
 	r.testStart.Store(&testStart)
+	r.outputs.testStarted(testStart)
 	bgCtx, bgStop := context.WithCancel(runCtx)
 	var bg sync.WaitGroup
 	bg.Add(2)
@@ -489,64 +530,92 @@ func (r *run) run(parent context.Context) (retErr error) {
 	if aborted {
 		cutIters()
 	}
-	runErr := r.sched.Run(iterCtx, r.pool)
+	err := r.sched.Run(iterCtx, r.pool)
 	bgStop()
 	bg.Wait()
 	prog.Stop()
 	r.emitVUs()
-	testDuration := time.Since(testStart)
+	end := time.Now()
+	r.outputs.testEnded(end)
+	return end.Sub(testStart), err
+}
 
-	hard := runCtx.Err() != nil
-	if special.HasFunction("teardown") && !hard {
-		arg := any(nil)
-		if setupJSON != "" {
-			arg = json.RawMessage(setupJSON)
-		}
-		var args []any
-		if arg != nil {
-			args = append(args, arg)
-		}
-		if _, err := r.callTimed(runCtx, special, "teardown", "::teardown", opts.TeardownTimeout, ExitTeardownTimeout, args...); err != nil {
-			var ee *ExitError
-			if errors.As(err, &ee) && ee.Code == ExitTeardownTimeout {
-				retErr = err
-			} else {
-				r.log.Log("error", js.ErrorText(err), js.Field{Key: "source", Value: "teardown"})
-				if ab := abortOf(err); ab == nil {
-					retErr = exitErr(ExitScriptException, err)
-				}
-			}
-		}
+// teardown runs teardown(data) unless the run was hard-stopped. Its error
+// is the run's exit error (a timeout, an exception), nil otherwise; an
+// exception is logged.
+func (r *run) teardown(runCtx context.Context, special *vu.VU, setupJSON string) error {
+	if !special.HasFunction("teardown") || runCtx.Err() != nil {
+		return nil
 	}
-	_ = runErr
+	var args []any
+	if setupJSON != "" {
+		args = append(args, json.RawMessage(setupJSON))
+	}
+	_, err := r.callTimed(runCtx, special, "teardown", "::teardown", r.p.Options.TeardownTimeout, ExitTeardownTimeout, args...)
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Code == ExitTeardownTimeout {
+		return err
+	}
+	r.log.Log("error", js.ErrorText(err), js.Field{Key: "source", Value: "teardown"})
+	if abortOf(err) != nil {
+		return nil // test.abort() in teardown: the abort decides the exit code
+	}
+	return exitErr(ExitScriptException, err)
+}
 
-	// Every sample in, then the final threshold verdict and the summary.
-	r.pump.Close()
-	r.metrics.EvaluateThresholds(testDuration)
-	// A failing handleSummary or summary file is reported, but a threshold
-	// verdict or an abort decides the exit code first.
-	endErr := r.endOfTest(special, start, testDuration)
+// outcome is what decided the run besides the errors of its steps.
+type outcome struct {
+	abortReason      string // test.abort()
+	thresholdAbort   bool   // a threshold with abortOnFail failed
+	thresholdsFailed bool
+	interrupted      bool   // a signal stopped the test
+	failReason       string // test.fail()
+	schedErr         error  // the scheduler's error, other than being cut short
+}
 
+// outcome reads the run's state once every step is over.
+func (r *run) outcome(schedErr error) outcome {
 	r.mu.Lock()
-	abortReason, thAbort, interrupted, failReason := r.abortReason, r.thresholdAb, r.interrupted, r.failReason
-	r.mu.Unlock()
-	switch {
-	case retErr != nil:
-		return retErr
-	case abortReason != "":
-		return exitErr(ExitScriptAborted, fmt.Errorf("test aborted: %s", abortReason))
-	case thAbort:
-		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed; the test was aborted (abortOnFail)"))
-	case r.metrics.ThresholdsFailed():
-		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed"))
-	case interrupted:
-		return exitErr(ExitInterrupted, errors.New("test interrupted"))
-	case failReason != "":
-		return exitErr(ExitMarkedAsFailed, fmt.Errorf("test marked as failed: %s", failReason))
-	case endErr != nil:
-		return endErr
+	defer r.mu.Unlock()
+	o := outcome{abortReason: r.abortReason, thresholdAbort: r.thresholdAb, interrupted: r.interrupted,
+		failReason: r.failReason, thresholdsFailed: r.metrics.ThresholdsFailed()}
+	if schedErr != nil {
+		switch {
+		case errors.Is(schedErr, context.Canceled) && (o.abortReason != "" || o.interrupted):
+			// cut short by test.abort() or a signal: reported as such
+		case errors.Is(schedErr, context.Canceled):
+			o.interrupted = true // the caller's context ended
+		default:
+			o.schedErr = schedErr
+		}
 	}
-	return nil
+	return o
+}
+
+// verdict is the run's exit error, k6's order of precedence: a step's own
+// exit error (teardown timeout or exception), an engine error, abort,
+// thresholds, interrupt, test.fail(), then the end of test (summary).
+func verdict(o outcome, teardownErr, endErr error) error {
+	switch {
+	case teardownErr != nil:
+		return teardownErr
+	case o.schedErr != nil:
+		return exitErr(ExitGenericEngineErr, fmt.Errorf("scheduler: %w", o.schedErr))
+	case o.abortReason != "":
+		return exitErr(ExitScriptAborted, fmt.Errorf("test aborted: %s", o.abortReason))
+	case o.thresholdAbort:
+		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed; the test was aborted (abortOnFail)"))
+	case o.thresholdsFailed:
+		return exitErr(ExitThresholds, errors.New("thresholds on metrics have been crossed"))
+	case o.interrupted:
+		return exitErr(ExitInterrupted, errors.New("test interrupted"))
+	case o.failReason != "":
+		return exitErr(ExitMarkedAsFailed, fmt.Errorf("test marked as failed: %s", o.failReason))
+	}
+	return endErr
 }
 
 // finishEarly ends a run that failed before the scenarios (setup error).
@@ -654,28 +723,16 @@ func (r *run) emitVUs() {
 	)
 }
 
-// stopOutputs stops every output, logs each failure and returns them all.
-func (r *run) stopOutputs() error {
-	var errs []error
-	for _, o := range r.outputs {
-		if err := o.Stop(); err != nil {
-			r.log.Log("error", fmt.Sprintf("output %s: %v", o.Description(), err))
-			errs = append(errs, fmt.Errorf("output %s: %w", o.Description(), err))
-		}
-	}
-	r.outputs = nil
-	return errors.Join(errs...)
-}
-
 // printHeader shows what is about to run, as k6's banner does.
 func (r *run) printHeader() {
 	w := r.cfg.Stdout
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  execution: local\n     script: %s\n", r.cfg.Script)
-	for _, o := range r.outputs {
-		fmt.Fprintf(&b, "     output: %s\n", o.Description())
+	descs := r.outputs.descriptions()
+	for _, d := range descs {
+		fmt.Fprintf(&b, "     output: %s\n", d)
 	}
-	if len(r.outputs) == 0 {
+	if len(descs) == 0 {
 		fmt.Fprintf(&b, "     output: -\n")
 	}
 	if !r.p.Segment.IsFull() {

@@ -14,7 +14,7 @@ import (
 // pool lends initialised VUs to the executors and creates new ones when
 // none is idle (arrival-rate executors grow up to maxVUs this way).
 type pool struct {
-	ctx context.Context
+	ctx  context.Context
 	sh   *vu.Shared
 	host vu.Host
 	seg  executor.Segment

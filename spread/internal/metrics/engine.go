@@ -157,7 +157,6 @@ func NewEngine(reg *ext.Registry, cfg Config) (*Engine, error) {
 	if m := reg.Get(ext.MetricHTTPReqDuration); m != nil {
 		e.subLocked(e.stateLocked(m), expectedResponseSub)
 	}
-	publish(reg, e)
 	return e, nil
 }
 

@@ -208,21 +208,21 @@ func TestAddSamplesConcurrent(t *testing.T) {
 
 func TestInfoForOutputs(t *testing.T) {
 	reg := ext.NewRegistry()
-	defer Forget(reg)
-	if info := Info(reg, "http_reqs"); info.Thresholds != nil {
-		t.Fatal("Info before any engine must be empty")
-	}
-	if _, err := NewEngine(reg, Config{Thresholds: json.RawMessage(`{"http_reqs":["count>1"],"http_reqs{pod:a}":["rate>1"]}`)}); err != nil {
+	e, err := NewEngine(reg, Config{Thresholds: json.RawMessage(`{"http_reqs":["count>1"],"http_reqs{pod:a}":["rate>1"]}`)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	info := Info(reg, "http_reqs")
+	if info := e.MetricInfo("vus"); info.Thresholds != nil || info.Submetrics != nil {
+		t.Fatalf("vus has neither thresholds nor sub-metrics: %+v", info)
+	}
+	info := e.MetricInfo("http_reqs")
 	if len(info.Thresholds) != 1 || info.Thresholds[0] != "count>1" {
 		t.Fatalf("thresholds = %v", info.Thresholds)
 	}
 	if len(info.Submetrics) != 1 || info.Submetrics[0].Name != "http_reqs{pod:a}" || info.Submetrics[0].Suffix != "pod:a" || info.Submetrics[0].Tags["pod"] != "a" {
 		t.Fatalf("submetrics = %+v", info.Submetrics)
 	}
-	if sm := Info(reg, "http_req_duration").Submetrics; len(sm) != 1 || sm[0].Name != "http_req_duration{expected_response:true}" {
+	if sm := e.MetricInfo("http_req_duration").Submetrics; len(sm) != 1 || sm[0].Name != "http_req_duration{expected_response:true}" {
 		t.Fatalf("default sub-metric = %+v", sm)
 	}
 }

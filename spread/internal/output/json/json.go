@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"spread.dev/spread/ext"
-	"spread.dev/spread/internal/metrics"
 	"spread.dev/spread/internal/output/bufwriter"
 	"spread.dev/spread/output"
 )
@@ -26,17 +25,21 @@ func init() { output.Register("json", New) }
 // AddSamples never waits for the disk.
 type Output struct {
 	path string
-	reg  *ext.Registry
-	seen map[string]bool // metrics whose Metric line is written; writer goroutine only
+	info output.MetricInfoSource // thresholds and sub-metrics; nil: none known
+	seen map[string]bool         // metrics whose Metric line is written; writer goroutine only
 	w    *bufwriter.Writer
 }
+
+// SetMetricInfo gives the output the run's thresholds and sub-metrics,
+// which k6's "Metric" lines list (output.WithMetricInfo).
+func (o *Output) SetMetricInfo(src output.MetricInfoSource) { o.info = src }
 
 // New builds the output from `--out json=FILE`.
 func New(p output.Params) (output.Output, error) {
 	if strings.TrimSpace(p.Arg) == "" {
 		return nil, fmt.Errorf("want a file name: --out json=FILE (or json=- for stdout)")
 	}
-	o := &Output{path: p.Arg, reg: p.Registry, seen: map[string]bool{}}
+	o := &Output{path: p.Arg, seen: map[string]bool{}}
 	o.w = bufwriter.New(bufwriter.Config{Name: "json", Path: p.Arg, Stdout: p.Stdout, Encode: o.encode})
 	return o, nil
 }
@@ -62,13 +65,17 @@ func (o *Output) encode(buf *bytes.Buffer, s *ext.Sample) {
 	name := s.Metric.Name
 	if !o.seen[name] {
 		o.seen[name] = true
-		b = AppendMetricLine(b, s.Metric, metrics.Info(o.reg, name))
+		var info output.MetricInfo
+		if o.info != nil {
+			info = o.info.MetricInfo(name)
+		}
+		b = AppendMetricLine(b, s.Metric, info)
 	}
 	buf.Write(AppendPointLine(b, s))
 }
 
 // AppendMetricLine appends k6's metric declaration line.
-func AppendMetricLine(b []byte, m *ext.Metric, info metrics.MetricInfo) []byte {
+func AppendMetricLine(b []byte, m *ext.Metric, info output.MetricInfo) []byte {
 	b = append(b, `{"type":"Metric","data":{"name":`...)
 	b = appendString(b, m.Name)
 	b = append(b, `,"type":`...)

@@ -100,9 +100,23 @@ func decode(t *testing.T, r io.Reader) ([]line, map[string]metricData, []pointDa
 
 func newOutput(t *testing.T, arg string, reg *ext.Registry, stdout io.Writer) output.Output {
 	t.Helper()
+	return newOutputInfo(t, arg, reg, stdout, nil)
+}
+
+// newOutputInfo is newOutput with the run's metric info, handed over as
+// the output manager does (output.WithMetricInfo, before Start).
+func newOutputInfo(t *testing.T, arg string, reg *ext.Registry, stdout io.Writer, info output.MetricInfoSource) output.Output {
+	t.Helper()
 	o, err := output.New("json="+arg, output.Params{Registry: reg, Stdout: stdout})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if info != nil {
+		wi, ok := o.(output.WithMetricInfo)
+		if !ok {
+			t.Fatal("the json output does not take metric info (output.WithMetricInfo)")
+		}
+		wi.SetMetricInfo(info)
 	}
 	if err := o.Start(); err != nil {
 		t.Fatal(err)
@@ -112,12 +126,12 @@ func newOutput(t *testing.T, arg string, reg *ext.Registry, stdout io.Writer) ou
 
 func TestJSONOutputFile(t *testing.T) {
 	reg := ext.NewRegistry()
-	defer metrics.Forget(reg)
-	if _, err := metrics.NewEngine(reg, metrics.Config{Thresholds: []byte(`{"http_req_duration":["p(95)<500"],"http_req_duration{pod:a}":["max<1"]}`)}); err != nil {
+	e, err := metrics.NewEngine(reg, metrics.Config{Thresholds: []byte(`{"http_req_duration":["p(95)<500"],"http_req_duration{pod:a}":["max<1"]}`)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "out.json")
-	o := newOutput(t, path, reg, nil)
+	o := newOutputInfo(t, path, reg, nil, e)
 	if o.Description() != "json ("+path+")" {
 		t.Errorf("description %q", o.Description())
 	}
