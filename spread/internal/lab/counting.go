@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -45,11 +46,13 @@ type PodStats struct {
 // accessLogRe matches one request line of the common/combined log format
 // ("GET /path HTTP/1.1" 200) that Hypercorn, gunicorn, nginx, Caddy's
 // common_log and Python's http.server print.
-var accessLogRe = regexp.MustCompile(`"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) \S+ HTTP/[0-9.]+" [1-5][0-9][0-9]`)
+// Hypercorn prints the version without "HTTP/" ("GET / 1.1" 200).
+var accessLogRe = regexp.MustCompile(`"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) (\S+) (?:HTTP/)?[0-9.]+" [1-5][0-9][0-9]`)
 
 // logCounter counts access-log lines in a pod's log file incrementally.
 type logCounter struct {
 	path   string
+	skip   map[string]bool // request paths not counted: the lab's own probes
 	offset int64
 	count  int64
 	rest   []byte
@@ -78,8 +81,14 @@ func (c *logCounter) update() int64 {
 			line = append(c.rest, line...)
 			c.rest = nil
 		}
-		if accessLogRe.Match(line) {
-			c.count++
+		if m := accessLogRe.FindSubmatch(line); m != nil {
+			p := string(m[1])
+			if i := strings.IndexByte(p, '?'); i >= 0 {
+				p = p[:i]
+			}
+			if !c.skip[p] {
+				c.count++
+			}
 		}
 	}
 	return c.count

@@ -85,7 +85,7 @@ func (l *lab) startPod() (*podState, error) {
 		}
 		return nil, err
 	}
-	ps := &podState{pod: p, logFile: logFile, readyCh: make(chan struct{}), cg: pcg, logs: &logCounter{path: logPath},
+	ps := &podState{pod: p, logFile: logFile, readyCh: make(chan struct{}), cg: pcg, logs: &logCounter{path: logPath, skip: map[string]bool{l.cfg.Readiness.Path: true, l.cfg.Liveness.Path: true, "/metrics": true}},
 		info: PodInfo{Name: name, Address: spec.IP, Started: p.Started}, stats: PodStats{Address: spec.IP}}
 	l.mu.Lock()
 	l.podList = append(l.podList, ps)
