@@ -171,11 +171,12 @@ func TestConnectEcho(t *testing.T) {
 }
 
 // TestServerCloses: echo-server's --max-conn-age ends each session with
-// 1001 and the script's close handler sees it; a refused dial throws.
+// 1001 and the script's close handler sees it (no error); a message over
+// --ws-max-message-bytes gets 1009, an error first; a refused dial throws.
 func TestServerCloses(t *testing.T) {
 	bin := testbin.MustBuild(t, echotest.Package)
 	es := echotest.Start(t, echotest.Config{Bin: bin, Pod: "pod-age", H3: echotest.Off, ReadyTimeout: 30 * time.Second,
-		Args: []string{"--max-conn-age", "300ms"}})
+		Args: []string{"--max-conn-age", "300ms", "--ws-max-message-bytes", "100"}})
 	m, _ := spreadRun(t, `
 import ws from 'k6/ws';
 import { check } from 'k6';
@@ -189,13 +190,20 @@ export default function () {
   });
   const took = Date.now() - start;
   check(null, { 'closed by the server with 1001': () => code === 1001 && errors === 0, 'at its max age': () => took >= 250 && took < 3000 });
+  let bigCode = 0, bigErrors = 0;
+  ws.connect(__ENV.WS, function (socket) {
+    socket.on('open', () => socket.send('x'.repeat(200)));
+    socket.on('error', () => { bigErrors++; });
+    socket.on('close', (c) => { bigCode = c; });
+  });
+  check(null, { 'a message over the limit: error, then close 1009': () => bigErrors === 1 && bigCode === 1009 });
   let threw = '';
   try { ws.connect('ws://127.0.0.1:1/ws', function () {}); } catch (e) { threw = String(e); }
   check(null, { 'a refused dial throws': () => threw.indexOf('ws.connect') >= 0 });
 }
 `, "-u", "1", "-i", "2", "-e", "WS=ws://"+es.H1+"/ws")
-	if got := num(m, "ws_sessions", "count"); got != 2 {
-		t.Errorf("ws_sessions = %v, want 2", got)
+	if got := num(m, "ws_sessions", "count"); got != 4 {
+		t.Errorf("ws_sessions = %v, want 4", got)
 	}
 	if got := es.Series(t, `echo_ws_sessions_closed_total{proto="h1",reason="max_age"}`); got != 2 {
 		t.Errorf("server closed %v sessions at max age, want 2", got)
