@@ -194,4 +194,13 @@ func TestE2ECSVAgainstPapaparse(t *testing.T) {
 	if !strings.Contains(r.stdout, "✓ 36 ✗ 0") {
 		t.Errorf("checks:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
+	// The file fs.open() read goes into the archive: the archive runs
+	// alone in an empty folder.
+	tarPath := filepath.Join(t.TempDir(), "csv.tar")
+	expectCode(t, spreadIn(t, dir, time.Minute, nil, "archive", "csv.js", "-O", tarPath), 0)
+	r = spreadIn(t, filepath.Dir(tarPath), 2*time.Minute, nil, "run", "--no-color", tarPath)
+	expectCode(t, r, 0)
+	if !strings.Contains(r.stdout, "✓ 36 ✗ 0") {
+		t.Errorf("from the archive, checks:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
 }
