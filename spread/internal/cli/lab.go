@@ -13,6 +13,7 @@ import (
 
 	"spread.dev/spread/internal/lab"
 	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/hpa"
 	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/lab/netns"
 	"spread.dev/spread/internal/lab/pods"
@@ -39,6 +40,7 @@ func newLabCommand() *cobra.Command {
 		podCPU, podMemory        string
 		readiness, liveness      string
 		clientLink, podLink      string
+		hpaSpec                  string
 	)
 	var run func(cmd *cobra.Command, args []string, up bool) error
 	cmd := &cobra.Command{
@@ -124,6 +126,13 @@ Examples:
 				return fmt.Errorf("lab: %s: %w", l.flag, err)
 			}
 			*l.dst = sp
+		}
+		if hpaSpec != "" {
+			sp, err := hpa.Parse(hpaSpec)
+			if err != nil {
+				return fmt.Errorf("lab: --hpa: %w", err)
+			}
+			cfg.HPA = &sp
 		}
 		if podCPU != "" {
 			m, err := cgroup.ParseCPU(podCPU)
@@ -232,6 +241,7 @@ Examples:
 	f.StringVar(&clientLink, "link", "", "emulate the client's link to the node: 'delay=2ms,jitter=0.2ms,loss=0.1%' (delay one-way, each direction) or 'rtt=2ms'; every packet crosses it (kernel modes; the client gets its own namespace)")
 	f.StringVar(&podLink, "pod-link", "", "emulate each pod's link to the node, same syntax as --link (the client-to-pod RTT is the sum of both)")
 	f.StringVar(&cfg.LinkEmulator, "link-emulator", "auto", "how links are emulated: auto (netem where the kernel has sch_netem, else userspace), netem, or userspace (TUN devices and a relay in the lab)")
+	f.StringVar(&hpaSpec, "hpa", "", "Horizontal Pod Autoscaler on pod CPU: 'min=1,max=5,cpu=50%' (optional sync=15s, tolerance=0.1, stabilization=300s; needs --pod-cpu as the request)")
 	f.StringVar(&podCPU, "pod-cpu", "", "each pod's CPU limit as in resources.limits.cpu (e.g. 250m): a CFS quota in the pod's cgroup (root)")
 	f.StringVar(&podMemory, "pod-memory", "", "each pod's memory limit as in resources.limits.memory (e.g. 256Mi): the pod's cgroup memory limit, OOM-killed above it (root)")
 	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces and cgroups of labs that are no longer running, then exit")

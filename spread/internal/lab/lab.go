@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/hpa"
 	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/lab/netns"
 	"spread.dev/spread/internal/lab/pods"
@@ -74,6 +75,9 @@ type Config struct {
 	// Progress receives one line per lab event (nil = Stderr).
 	Progress io.Writer
 
+	// HPA scales the pods on their measured CPU utilization (needs
+	// PodLimits.MilliCPU as the request); nil = no autoscaler.
+	HPA *hpa.Spec
 	// ClientCmd runs any command as the client instead of a spread script:
 	// a shell command line and text/template with {{.TargetHTTP}},
 	// {{.TargetHTTPS}}, {{.TargetH3}}, {{.CACert}} (also in its env as
@@ -341,6 +345,9 @@ func (c *Config) defaults() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 60 * time.Second
 	}
+	if c.HPA != nil && c.PodLimits.MilliCPU <= 0 {
+		return errors.New("lab: --hpa needs --pod-cpu (the HPA's utilization is of the pod's CPU request)")
+	}
 	if c.SampleEvery <= 0 {
 		c.SampleEvery = time.Second
 	}
@@ -435,6 +442,7 @@ func (l *lab) runScript(ctx context.Context) error {
 		defer l.wg.Done()
 		l.sampleLoop(tlCtx, cfg.SampleEvery)
 	}()
+	l.startHPA(tlCtx)
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -463,6 +471,18 @@ func (l *lab) runScript(ctx context.Context) error {
 		return fmt.Errorf("lab: script: %w", waitErr)
 	}
 	return nil
+}
+
+// startHPA runs the autoscaler while the timeline plays, if one is set.
+func (l *lab) startHPA(ctx context.Context) {
+	if l.cfg.HPA == nil {
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.hpaLoop(ctx)
+	}()
 }
 
 // clientLine renders --client-cmd with the targets.
@@ -510,6 +530,7 @@ func (l *lab) runUp(ctx context.Context) error {
 		defer l.wg.Done()
 		l.sampleLoop(tlCtx, l.cfg.SampleEvery)
 	}()
+	l.startHPA(tlCtx)
 	<-ctx.Done()
 	stop()
 	l.record("down", "", "interrupted")

@@ -23,8 +23,16 @@ func main() {
 	unreadyAfter := flag.Duration("unready-after", 0, "fail /readyz from this long after start (0 = never)")
 	liveFor := flag.Duration("live-for", 0, "fail /livez from this long after start (0 = never)")
 	drainReady := flag.Duration("drain-ready", 0, "on SIGTERM keep passing /readyz and serving this long, then exit")
+	burn := flag.Bool("burn", false, "spin one CPU forever (for the HPA test)")
 	flag.Parse()
 	began := time.Now()
+	if *burn {
+		go func() {
+			for x := 0; ; x++ {
+				_ = x * x
+			}
+		}()
+	}
 	host, _ := os.Hostname()
 	var reqs, draining atomic.Int64
 	mux := http.NewServeMux()
