@@ -3,6 +3,7 @@ package webcrypto
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -41,6 +42,8 @@ type key struct {
 	ecPub       *ecdsa.PublicKey
 	rsaPriv     *rsa.PrivateKey
 	rsaPub      *rsa.PublicKey
+	edPriv      ed25519.PrivateKey
+	edPub       ed25519.PublicKey
 }
 
 // CryptoKey is the JS object scripts hold; the Go key rides along
@@ -102,7 +105,7 @@ func allowedUsages(alg, typ string) []string {
 		return []string{"wrapKey", "unwrapKey"}
 	case "HMAC":
 		return []string{"sign", "verify"}
-	case "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS":
+	case "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS", "Ed25519":
 		if typ == "private" {
 			return []string{"sign"}
 		}
@@ -204,6 +207,20 @@ func generate(p *params, extractable bool, usages []string) (*key, *key, error) 
 		}
 		return &key{alg: p.name, typ: "public", extractable: true, usages: pubU, curve: p.namedCurve, ecPub: &priv.PublicKey},
 			&key{alg: p.name, typ: "private", extractable: extractable, usages: privU, curve: p.namedCurve, ecPriv: priv, ecPub: &priv.PublicKey}, nil
+	case "Ed25519":
+		pubU, privU := split(p.name, usages)
+		if err := checkUsages(p.name, "private", privU); err != nil {
+			return nil, nil, err
+		}
+		if len(pubU)+len(privU) < len(usages) {
+			return nil, nil, syntaxErr("usages %v are not valid for %s", usages, p.name)
+		}
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, nil, operation("%v", err)
+		}
+		return &key{alg: p.name, typ: "public", extractable: true, usages: pubU, edPub: pub},
+			&key{alg: p.name, typ: "private", extractable: extractable, usages: privU, edPriv: priv, edPub: pub}, nil
 	case "RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP":
 		if p.hash == "" {
 			return nil, nil, typeErr("%s needs a hash", p.name)
@@ -268,6 +285,11 @@ func importKey(format string, kd keyData, p *params, extractable bool, usages []
 				return nil, dataErr("not an uncompressed point on %s", p.namedCurve)
 			}
 			k.typ, k.curve, k.ecPub = "public", p.namedCurve, &ecdsa.PublicKey{Curve: c, X: x, Y: y}
+		case "Ed25519":
+			if len(kd.raw) != ed25519.PublicKeySize {
+				return nil, dataErr("an Ed25519 public key is 32 bytes, not %d", len(kd.raw))
+			}
+			k.typ, k.edPub = "public", ed25519.PublicKey(kd.raw)
 		default:
 			return nil, notSupported("raw import of %s keys", p.name)
 		}
@@ -309,6 +331,10 @@ func (k *key) setAsymmetric(parsed any, p *params) error {
 		k.typ, k.rsaPub = "public", pk
 	case *rsa.PrivateKey:
 		k.typ, k.rsaPriv, k.rsaPub = "private", pk, &pk.PublicKey
+	case ed25519.PublicKey:
+		k.typ, k.edPub = "public", pk
+	case ed25519.PrivateKey:
+		k.typ, k.edPriv, k.edPub = "private", pk, pk.Public().(ed25519.PublicKey)
 	default:
 		return notSupported("key type %T", parsed)
 	}
@@ -328,6 +354,10 @@ func (k *key) setAsymmetric(parsed any, p *params) error {
 		}
 		if p.hash == "" {
 			return typeErr("%s needs a hash", p.name)
+		}
+	case "Ed25519":
+		if k.edPub == nil {
+			return dataErr("not an Ed25519 key")
 		}
 	default:
 		return notSupported("spki/pkcs8 import of %s keys", p.name)
@@ -441,6 +471,33 @@ func (k *key) fromJWK(m map[string]any, p *params) error {
 			}
 			k.typ, k.ecPriv = "private", &ecdsa.PrivateKey{PublicKey: *pub, D: d}
 		}
+	case "Ed25519":
+		// RFC 8037: kty OKP, crv Ed25519, x the public key, d the seed.
+		if crv, _ := m["crv"].(string); kty != "OKP" || crv != "Ed25519" {
+			return dataErr("jwk: kty %q crv %q, want OKP Ed25519", kty, m["crv"])
+		}
+		x, err := jwkBytes(m, "x")
+		if err != nil {
+			return err
+		}
+		if len(x) != ed25519.PublicKeySize {
+			return dataErr("jwk: x is %d bytes, want 32", len(x))
+		}
+		k.typ, k.edPub = "public", ed25519.PublicKey(x)
+		if _, has := m["d"]; has {
+			d, err := jwkBytes(m, "d")
+			if err != nil {
+				return err
+			}
+			if len(d) != ed25519.SeedSize {
+				return dataErr("jwk: d is %d bytes, want 32", len(d))
+			}
+			priv := ed25519.NewKeyFromSeed(d)
+			if !priv.Public().(ed25519.PublicKey).Equal(k.edPub) {
+				return dataErr("jwk: d does not match x")
+			}
+			k.typ, k.edPriv = "private", priv
+		}
 	case "RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP":
 		if kty != "RSA" {
 			return dataErr("jwk: kty %q, want RSA", kty)
@@ -510,6 +567,9 @@ func exportKey(format string, k *key) ([]byte, map[string]any, error) {
 		if k.typ == "secret" {
 			return append([]byte(nil), k.secret...), nil, nil
 		}
+		if k.typ == "public" && k.edPub != nil {
+			return append([]byte(nil), k.edPub...), nil, nil
+		}
 		if k.typ == "public" && k.ecPub != nil {
 			return elliptic.Marshal(k.ecPub.Curve, k.ecPub.X, k.ecPub.Y), nil, nil //nolint:staticcheck // WebCrypto's raw EC format
 		}
@@ -521,6 +581,8 @@ func exportKey(format string, k *key) ([]byte, map[string]any, error) {
 		var pub any = k.ecPub
 		if k.rsaPub != nil {
 			pub = k.rsaPub
+		} else if k.edPub != nil {
+			pub = k.edPub
 		}
 		b, err := x509.MarshalPKIXPublicKey(pub)
 		if err != nil {
@@ -534,6 +596,8 @@ func exportKey(format string, k *key) ([]byte, map[string]any, error) {
 		var priv any = k.ecPriv
 		if k.rsaPriv != nil {
 			priv = k.rsaPriv
+		} else if k.edPriv != nil {
+			priv = k.edPriv
 		}
 		b, err := x509.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
@@ -548,6 +612,11 @@ func exportKey(format string, k *key) ([]byte, map[string]any, error) {
 		switch {
 		case k.typ == "secret":
 			m["kty"], m["k"] = "oct", b64u(k.secret)
+		case k.edPub != nil:
+			m["kty"], m["crv"], m["x"] = "OKP", "Ed25519", b64u(k.edPub)
+			if k.edPriv != nil {
+				m["d"] = b64u(k.edPriv.Seed())
+			}
 		case k.ecPub != nil:
 			n := curveBytes(k.ecPub.Curve)
 			m["kty"], m["crv"] = "EC", k.curve

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -75,6 +76,8 @@ func sign(p *params, k *key, data []byte) ([]byte, error) {
 			return nil, operation("%v", err)
 		}
 		return sig, nil
+	case "Ed25519":
+		return ed25519.Sign(k.edPriv, data), nil
 	}
 	return nil, notSupported("sign with %s", p.name)
 }
@@ -111,6 +114,8 @@ func verify(p *params, k *key, sig, data []byte) (bool, error) {
 		d := h.New()
 		d.Write(data)
 		return rsa.VerifyPSS(k.rsaPub, h, d.Sum(nil), sig, &rsa.PSSOptions{SaltLength: p.saltLength, Hash: h}) == nil, nil
+	case "Ed25519":
+		return ed25519.Verify(k.edPub, data, sig), nil
 	}
 	return false, notSupported("verify with %s", p.name)
 }

@@ -1,6 +1,6 @@
 // Package webcrypto is the `crypto` global k6 scripts use (Web Crypto API
 // as k6 documents it): getRandomValues, randomUUID and crypto.subtle
-// (digest; HMAC, ECDSA, RSASSA-PKCS1-v1_5 and RSA-PSS sign/verify;
+// (digest; HMAC, ECDSA, RSASSA-PKCS1-v1_5, RSA-PSS and Ed25519 sign/verify;
 // AES-CBC/CTR/GCM and RSA-OAEP encrypt/decrypt; ECDH deriveBits;
 // generateKey, importKey and exportKey in raw, jwk, spki and pkcs8), on
 // Go's crypto packages. The same object is the `crypto` export of

@@ -398,3 +398,31 @@ return "ok"`, map[string]any{"save": save})
 		t.Fatalf("ECDH secret differs from openssl's (%d vs %d bytes)", len(got), len(want))
 	}
 }
+
+// RFC 8032 section 7.1 tests 1 and 2 (Ed25519): the published keys give
+// the published signatures (Ed25519 is deterministic).
+func TestEd25519(t *testing.T) {
+	runCases(t, []tcase{
+		{"rfc8032 test 1 and 2", `
+const out = [];
+for (const [seed, pub, msg, sig] of [
+	["9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+	 "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"],
+	["4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+	 "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"],
+]) {
+	const priv = await subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: b64u(unhex(pub)), d: b64u(unhex(seed)) }, "Ed25519", true, ["sign"]);
+	const pk = await subtle.importKey("raw", unhex(pub), { name: "Ed25519" }, true, ["verify"]);
+	const m = msg ? unhex(msg) : new Uint8Array(0);
+	const s = await subtle.sign("Ed25519", priv, m);
+	out.push(hex(s) === sig, await subtle.verify("Ed25519", pk, unhex(sig), m), await subtle.verify("Ed25519", pk, unhex(sig), utf8("x")));
+	const pk8 = await subtle.importKey("pkcs8", await subtle.exportKey("pkcs8", priv), "Ed25519", true, ["sign"]);
+	const spki = await subtle.importKey("spki", await subtle.exportKey("spki", pk), "Ed25519", true, ["verify"]);
+	out.push(hex(await subtle.sign("Ed25519", pk8, m)) === sig, hex(await subtle.exportKey("raw", spki)) === pub);
+}
+const kp = await subtle.generateKey("Ed25519", false, ["sign", "verify"]);
+const g = await subtle.sign("Ed25519", kp.privateKey, utf8("m"));
+out.push(g.byteLength, await subtle.verify("Ed25519", kp.publicKey, g, utf8("m")), (await subtle.exportKey("jwk", kp.publicKey)).kty);
+return out.join(" ")`, "true true false true true true true false true true 64 true OKP"},
+	})
+}
