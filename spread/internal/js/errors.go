@@ -41,17 +41,24 @@ func CleanStack(s string) string {
 	// Frames of Go functions ("(native)") name spread's internals, not
 	// the user's code; GoError is goja's name for an error from Go.
 	var lines []string
-	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if strings.HasSuffix(line, "(native)") {
+	for i, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if i == 0 {
+			// the message itself: a wrapped goja error's text ends with
+			// its frame ("... at open (native)"); keep the message.
+			line = nativeFrame.ReplaceAllString(line, "")
+		} else if strings.HasSuffix(line, "(native)") {
 			continue
 		}
 		lines = append(lines, defaultName(trimPC(line)))
 	}
 	if len(lines) > 0 {
-		lines[0] = strings.TrimPrefix(lines[0], "GoError: ")
+		lines[0] = strings.ReplaceAll(lines[0], "GoError: ", "")
 	}
 	return strings.Join(lines, "\n")
 }
+
+// nativeFrame is the " at NAME (native)" goja appends to an error's text.
+var nativeFrame = regexp.MustCompile(` at [^ ]+ \(native\)`)
 
 // trimPC drops goja's trailing "(N)" program counter from a stack line.
 func trimPC(line string) string {

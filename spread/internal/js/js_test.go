@@ -226,3 +226,14 @@ func TestFilesOpenIsCachedAndRelative(t *testing.T) {
 		t.Error("missing file read without error")
 	}
 }
+
+// TestCleanStackKeepsWrappedMessage: a module that wraps a goja error
+// (new SharedArray(...): open: ...) gives a message ending with goja's
+// native frame; the message must survive, only the frame goes.
+func TestCleanStackKeepsWrappedMessage(t *testing.T) {
+	in := "GoError: new SharedArray(\"x\"): GoError: open: no such file at spread.dev/spread/internal/js.Open.func1 (native)\n\tat s.js:2:11(5)\n\tat open (native)"
+	want := "new SharedArray(\"x\"): open: no such file\n\tat s.js:2:11"
+	if got := CleanStack(in); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
