@@ -195,7 +195,7 @@ func TestLiveDashboardRun(t *testing.T) {
 	for _, pod := range []string{"pod-a", "pod-b"} {
 		addr := testbin.FreeAddr(t)
 		testbin.StartProcess(ctx, t, pod, bins.echo, "--insecure-bind", addr, "--bind", "", "--quic-bind", "",
-			"--metrics-bind", "", "--delay", "20ms", "--pod-name", pod, "--access-log=false")
+			"--metrics-bind", "", "--grpc-bind", "", "--delay", "20ms", "--pod-name", pod, "--access-log=false")
 		testbin.WaitHTTP(ctx, t, "http://"+addr+"/healthz")
 		addrs = append(addrs, addr)
 	}

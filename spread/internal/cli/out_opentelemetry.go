@@ -1,0 +1,3 @@
+package cli
+
+import _ "spread.dev/spread/internal/output/opentelemetry" // registers --out opentelemetry
