@@ -24,8 +24,13 @@ type client struct {
 
 func newClient(cfg Config) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.InsecureTLS {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: cfg.InsecureTLS} //nolint:gosec // asked for by the user
+	if cfg.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("K6_PROMETHEUS_RW_CLIENT_CERTIFICATE(_KEY): %w", err)
+		}
+		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
 	}
 	return &client{cfg: cfg, http: &http.Client{Transport: tr}, backoff: 200 * time.Millisecond, maxBackoff: 2 * time.Second}, nil
 }
@@ -75,6 +80,9 @@ func (c *client) post(ctx context.Context, body []byte) error {
 	}
 	if c.cfg.Username != "" || c.cfg.Password != "" {
 		hr.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	}
+	if c.cfg.BearerToken != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.cfg.BearerToken)
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {

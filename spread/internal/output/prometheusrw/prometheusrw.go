@@ -8,6 +8,7 @@ package prometheusrw
 
 import (
 	"context"
+	"math"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -24,7 +25,11 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() { output.Register("prometheus-rw", New) }
+// k6 names this output experimental-prometheus-rw; both names work.
+func init() {
+	output.Register("prometheus-rw", New)
+	output.Register("experimental-prometheus-rw", New)
+}
 
 // Defaults, as k6's output has them.
 const (
@@ -44,7 +49,11 @@ type Config struct {
 	InsecureTLS     bool
 	Username        string
 	Password        string
+	BearerToken     string
 	Headers         map[string]string
+	ClientCert      string // PEM files for mutual TLS
+	ClientKey       string
+	StaleMarkers    bool // at the end, mark every series stale
 }
 
 // ParseConfig builds a Config from the --out argument and the environment.
@@ -85,9 +94,33 @@ func ParseConfig(arg string, env map[string]string) (Config, error) {
 		}
 	}
 	c.Username, c.Password = env["K6_PROMETHEUS_RW_USERNAME"], env["K6_PROMETHEUS_RW_PASSWORD"]
+	c.BearerToken = env["K6_PROMETHEUS_RW_BEARER_TOKEN"]
+	if c.BearerToken != "" && (c.Username != "" || c.Password != "") {
+		return c, fmt.Errorf("K6_PROMETHEUS_RW_BEARER_TOKEN and K6_PROMETHEUS_RW_USERNAME/PASSWORD exclude each other")
+	}
+	c.ClientCert, c.ClientKey = env["K6_PROMETHEUS_RW_CLIENT_CERTIFICATE"], env["K6_PROMETHEUS_RW_CLIENT_CERTIFICATE_KEY"]
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		return c, fmt.Errorf("K6_PROMETHEUS_RW_CLIENT_CERTIFICATE and K6_PROMETHEUS_RW_CLIENT_CERTIFICATE_KEY go together")
+	}
+	if v := env["K6_PROMETHEUS_RW_STALE_MARKERS"]; v != "" {
+		if c.StaleMarkers, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("K6_PROMETHEUS_RW_STALE_MARKERS=%q: want true or false", v)
+		}
+	}
+	c.Headers = map[string]string{}
+	// K6_PROMETHEUS_RW_HEADERS_<NAME>=value, one header each (k6's form).
+	hkeys := make([]string, 0)
+	for k := range env {
+		if strings.HasPrefix(k, "K6_PROMETHEUS_RW_HEADERS_") && len(k) > len("K6_PROMETHEUS_RW_HEADERS_") {
+			hkeys = append(hkeys, k)
+		}
+	}
+	sort.Strings(hkeys)
+	for _, k := range hkeys {
+		c.Headers[strings.TrimPrefix(k, "K6_PROMETHEUS_RW_HEADERS_")] = env[k]
+	}
 	// K6_PROMETHEUS_RW_HTTP_HEADERS="Name:value,Other:value".
 	if v := env["K6_PROMETHEUS_RW_HTTP_HEADERS"]; v != "" {
-		c.Headers = map[string]string{}
 		for _, kv := range strings.Split(v, ",") {
 			k, val, ok := strings.Cut(kv, ":")
 			if !ok || strings.TrimSpace(k) == "" {
@@ -194,6 +227,9 @@ func (o *Output) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.stopTimeout)
 	defer cancel()
 	o.push(ctx, true)
+	if o.cfg.StaleMarkers {
+		o.pushStale(ctx)
+	}
 	if o.lost > 0 {
 		fmt.Fprintf(o.stderr, "prometheus-rw: %d of %d samples could not be delivered to %s (last error: %s)\n",
 			o.lost, o.sent+o.lost, o.cfg.URL, o.lastErr)
@@ -303,6 +339,33 @@ func (o *Output) snapshot(now time.Time) *prompb.WriteRequest {
 		}
 	}
 	return req
+}
+
+// staleNaN is Prometheus's staleness marker (value/value.go StaleNaN): a
+// sample with this value ends a series at once instead of after 5 minutes.
+var staleNaN = math.Float64frombits(0x7ff0000000000002)
+
+// pushStale marks every series of the run stale, one millisecond after the
+// final values (K6_PROMETHEUS_RW_STALE_MARKERS).
+func (o *Output) pushStale(ctx context.Context) {
+	req := o.snapshot(time.Now().Add(time.Millisecond))
+	for i := range req.Timeseries {
+		ts := &req.Timeseries[i]
+		at := int64(0)
+		if len(ts.Samples) > 0 {
+			at = ts.Samples[0].Timestamp
+		} else if len(ts.Histograms) > 0 {
+			at = ts.Histograms[0].Timestamp
+		}
+		ts.Samples = []prompb.Sample{{Value: staleNaN, Timestamp: at}}
+		ts.Histograms = nil
+	}
+	if len(req.Timeseries) == 0 {
+		return
+	}
+	if err := o.client.send(ctx, req); err != nil {
+		fmt.Fprintf(o.stderr, "prometheus-rw: stale markers not delivered: %v\n", err)
+	}
 }
 
 func gauge(name string, labels []prompb.Label, v float64, ts int64) prompb.TimeSeries {
