@@ -195,6 +195,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Prepared, error) {
 	}
 	sh.Options = opts.Raw
 	sh.OptionsJS = decodeAll(opts.Raw)
+	sh.TestOptions = derivedOptions(opts, scens)
 	sh.Tags = ext.NewTagSet(opts.Tags)
 	prepared = true
 	return &Prepared{Program: prog, Layer: layer, Options: opts, Scenarios: scens, Segment: seg, Registry: reg, Shared: sh,
@@ -270,28 +271,36 @@ func Inspect(ctx context.Context, cfg *Config) (map[string]any, error) {
 		return nil, err
 	}
 	defer p.Close()
-	out := decodeAll(p.Options.Raw)
+	out := derivedOptions(p.Options, p.Scenarios)
+	delete(out, "duration")
+	delete(out, "iterations")
+	delete(out, "stages")
+	return out, nil
+}
+
+// derivedOptions are the consolidated options with the scenarios the
+// shortcuts turn into and the defaults made explicit: what `inspect`
+// prints and exec.test.options reads (k6's "consolidated and derived").
+func derivedOptions(o *options.Options, scens []executor.Config) map[string]any {
+	out := decodeAll(o.Raw)
 	scen := map[string]any{}
-	for _, c := range p.Scenarios {
+	for _, c := range scens {
 		b, _ := json.Marshal(c)
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
 		scen[c.Name] = pruneZero(m)
 	}
 	out["scenarios"] = scen
-	delete(out, "duration")
-	delete(out, "iterations")
-	delete(out, "stages")
 	if _, ok := out["setupTimeout"]; !ok {
-		out["setupTimeout"] = p.Options.SetupTimeout.String()
+		out["setupTimeout"] = o.SetupTimeout.String()
 	}
 	if _, ok := out["teardownTimeout"]; !ok {
-		out["teardownTimeout"] = p.Options.TeardownTimeout.String()
+		out["teardownTimeout"] = o.TeardownTimeout.String()
 	}
 	if _, ok := out["summaryTrendStats"]; !ok {
 		out["summaryTrendStats"] = metrics.DefaultTrendStats
 	}
-	return out, nil
+	return out
 }
 
 // pruneZero drops zero values that do not apply to the executor, so the

@@ -118,7 +118,12 @@ func (e execView) VUsInitialized() int64        { return e.v.sh.VUsInitialized.L
 func (e execView) IterationsCompleted() int64   { return e.v.sh.IterationsCompleted.Load() }
 func (e execView) IterationsInterrupted() int64 { return e.v.sh.IterationsInterrupted.Load() }
 func (e execView) TestStart() time.Time         { return e.v.host.TestStart() }
-func (e execView) Options() map[string]any      { return e.v.sh.OptionsJS }
+func (e execView) Options() map[string]any {
+	if o := e.v.sh.TestOptions; o != nil {
+		return o
+	}
+	return e.v.sh.OptionsJS
+}
 func (e execView) VUTags() map[string]string {
 	e.v.mu.Lock()
 	defer e.v.mu.Unlock()

@@ -64,8 +64,11 @@ type Shared struct {
 	Registry *ext.Registry
 	// Options are the consolidated options (raw JSON per key) modules read.
 	Options ext.Options
-	// OptionsJS is the same, decoded, for exec.test.options.
+	// OptionsJS is the same, decoded (handleSummary's data.options).
 	OptionsJS map[string]any
+	// TestOptions are the options with derived scenarios and defaults,
+	// for exec.test.options (OptionsJS when nil).
+	TestOptions map[string]any
 	// Env is __ENV: the process environment plus -e values.
 	Env map[string]string
 	// Tags are the run's tags (options.tags and --tag) on every sample.
