@@ -110,6 +110,31 @@ func TestReportInChromium(t *testing.T) {
 		}
 	}
 
+	// The first screen answers before the table: a small chart per run
+	// with both pods drawn, and fairness against cost with a point per run.
+	answer, table := strings.Index(dom, `<section id="answer">`), strings.Index(dom, `<table id="summary">`)
+	if answer < 0 || answer > table {
+		t.Errorf("the answer section is missing or after the table (at %d, table at %d)", answer, table)
+	}
+	if got := strings.Count(dom, `<svg class="small"`); got != 2 {
+		t.Errorf("%d small multiples, want one per run", got)
+	}
+	small := regexp.MustCompile(`<path class="sseries" data-series="(pod-[ab])" d="([^"]*)"`).FindAllStringSubmatch(dom, -1)
+	if len(small) != 4 {
+		t.Errorf("%d pod lines in the small multiples, want 4", len(small))
+	}
+	for _, id := range []string{"fair-vs-p95", "fair-vs-rps"} {
+		i := strings.Index(dom, `id="`+id+`"`)
+		if i < 0 {
+			t.Errorf("no %s chart", id)
+			continue
+		}
+		end := strings.Index(dom[i:], "</svg>")
+		if n := strings.Count(dom[i:i+end], `<g class="point"`); n != 2 {
+			t.Errorf("%s: %d points, want one per run", id, n)
+		}
+	}
+
 	// The table against summary.json, by the values Chromium shows.
 	var sums []map[string]any
 	data, _ := os.ReadFile(filepath.Join(dir, "summary.json"))

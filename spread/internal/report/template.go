@@ -22,12 +22,20 @@ svg .grid{stroke:#eee} svg text{font-size:11px;fill:#444} svg .ctitle{font-size:
 svg .ytick{text-anchor:end} svg .xtick{text-anchor:middle} svg .ylabel{text-anchor:middle}
 svg .marker line{stroke:#999;stroke-dasharray:4 3} svg .marker.scale line{stroke:#C00000;stroke-width:1.5}
 svg .marker text{font-size:10px;fill:#555} svg .marker.scale text{fill:#C00000}
+#answer .multiples{display:flex;flex-wrap:wrap;gap:6px} svg.small,svg.scatter{background:#fff;border:1px solid #e4e4e4}
+svg .stitle{font-size:11px;font-weight:600;fill:#222} svg .snote{font-size:10px;fill:#555} svg .axis{stroke:#bbb}
+svg .smarker{stroke:#C00000;stroke-width:1.2;stroke-dasharray:3 2} svg .point text{font-size:10px} svg .xlabel{text-anchor:middle}
 </style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
 <p class="meta">generated {{utc .Generated}}{{if .Command}} by <code>{{.Command}}</code>{{end}}</p>
 {{range .Notes}}<p>{{.}}</p>{{end}}
+{{if .ShowAnswer}}<section id="answer">
+<h2 style="border:0;margin-top:8px">Which behaviours spread load onto the new pod, and at what cost</h2>
+{{.SmallMultiples}}
+{{.FairnessCharts}}
+</section>{{end}}
 <div class="scroll"><table id="summary">
 <thead><tr>{{range .VisibleColumns}}<th data-key="{{.Key}}">{{.Title}}</th>{{end}}</tr></thead>
 <tbody>
