@@ -6,8 +6,6 @@ import (
 	"spread.dev/spread/internal/engine"
 )
 
-func init() { addCommand(newArchiveCommand) }
-
 func newArchiveCommand() *cobra.Command {
 	f := &runFlags{}
 	var out string
@@ -19,7 +17,7 @@ func newArchiveCommand() *cobra.Command {
 			"`spread run archive.tar` runs it with no network and no source tree.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := engineConfig(cmd.Flags(), f, args[0])
+			cfg, err := engineConfig(cmd, f, args[0])
 			if err != nil {
 				return err
 			}

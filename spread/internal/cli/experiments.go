@@ -15,8 +15,6 @@ import (
 	"spread.dev/spread/internal/experiments/plan"
 )
 
-func init() { addCommand(newExperimentsCommand) }
-
 func newExperimentsCommand() *cobra.Command {
 	var (
 		planPath, outDir, proxy, spreadBin, echoBin string

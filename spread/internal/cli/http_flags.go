@@ -27,8 +27,9 @@ var httpFlags = []struct {
 	{"user-agent", "", "userAgent", "string", `User-Agent header ("" sends none)`},
 }
 
-func init() {
-	addRunFlagHook(RunFlagHook{
+// httpFlagHook are the flags this file adds to `spread run` (listed in run.go).
+func httpFlagHook() RunFlagHook {
+	return RunFlagHook{
 		Add: func(fs *pflag.FlagSet) {
 			for _, f := range httpFlags {
 				switch f.kind {
@@ -65,5 +66,5 @@ func init() {
 			}
 			return nil
 		},
-	})
+	}
 }

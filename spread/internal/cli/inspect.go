@@ -3,14 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"spread.dev/spread/internal/engine"
 )
-
-func init() { addCommand(newInspectCommand) }
 
 func newInspectCommand() *cobra.Command {
 	f := &runFlags{}
@@ -19,7 +16,7 @@ func newInspectCommand() *cobra.Command {
 		Short: "Print the script's resolved options (script, K6_* env and flags) as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := engineConfig(cmd.Flags(), f, args[0])
+			cfg, err := engineConfig(cmd, f, args[0])
 			if err != nil {
 				return err
 			}
@@ -31,7 +28,7 @@ func newInspectCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("inspect: %w", err)
 			}
-			_, err = fmt.Fprintln(os.Stdout, string(b))
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			return err
 		},
 	}

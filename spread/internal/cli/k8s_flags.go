@@ -14,15 +14,16 @@ import (
 
 // Flags for runs on Kubernetes: --k8s-scale, and --execution-segment-count
 // / --execution-segment-index for the pods of an Indexed Job.
-func init() {
-	addRunFlagHook(RunFlagHook{
+// k8sFlags are the flags this file adds to `spread run` (listed in run.go).
+func k8sFlags() RunFlagHook {
+	return RunFlagHook{
 		Add: func(fs *pflag.FlagSet) {
 			fs.StringArray("k8s-scale", nil, "scale a Kubernetes workload during the test: [NAMESPACE/]deployment/NAME=REPLICAS@TIME, e.g. deployment/echo-server=2@2m (repeatable; in-cluster or kubeconfig credentials)")
 			fs.Int("execution-segment-count", 0, "run one of N equal execution segments (with --execution-segment-index)")
 			fs.Int("execution-segment-index", 0, "which of the --execution-segment-count segments to run (default $JOB_COMPLETION_INDEX)")
 		},
 		Apply: applyK8sFlags,
-	})
+	}
 }
 
 // --k8s-scale runs as an extra output of the run (k8sscale.Output, not one

@@ -19,8 +19,6 @@ import (
 	"spread.dev/spread/internal/lab/pods"
 )
 
-func init() { addCommand(newLabCommand) }
-
 // labExitError carries the script's exit code out of `spread lab`.
 type labExitError struct {
 	code int

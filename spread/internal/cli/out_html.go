@@ -11,8 +11,9 @@ import (
 
 // K6_WEB_DASHBOARD=true adds the dashboard as if --out web-dashboard was
 // given, as k6 does; an explicit --out web-dashboard=... keeps its settings.
-func init() {
-	addRunFlagHook(RunFlagHook{Apply: func(_ *pflag.FlagSet, cfg *engine.Config) error {
+// htmlFlags are the flags this file adds to `spread run` (listed in run.go).
+func htmlFlags() RunFlagHook {
+	return RunFlagHook{Apply: func(_ *pflag.FlagSet, cfg *engine.Config) error {
 		if !dashboard.Enabled(cfg.Env) {
 			return nil
 		}
@@ -23,5 +24,5 @@ func init() {
 		}
 		cfg.Outs = append(cfg.Outs, "web-dashboard")
 		return nil
-	}})
+	}}
 }

@@ -1,15 +1,12 @@
-// Package cli is spread's command line: one file per subcommand (run,
-// inspect, version, lab, experiments), each adding itself to the root.
+// Package cli is spread's command line: one file per subcommand, all
+// listed in NewRoot (explicit wiring; init() registration is kept for
+// extension modules and outputs only). Commands write to cobra's
+// OutOrStdout / ErrOrStderr, so tests and embedders can capture them.
 package cli
 
 import (
 	"github.com/spf13/cobra"
 )
-
-var subcommands []func() *cobra.Command
-
-// addCommand registers a subcommand constructor; called from init().
-func addCommand(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
 // NewRoot builds the spread root command with every subcommand.
 func NewRoot() *cobra.Command {
@@ -19,8 +16,14 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	for _, f := range subcommands {
-		root.AddCommand(f())
-	}
+	root.AddCommand(
+		newRunCommand(),
+		newInspectCommand(),
+		newArchiveCommand(),
+		newVersionCommand(),
+		newBuildCommand(),
+		newLabCommand(),
+		newExperimentsCommand(),
+	)
 	return root
 }

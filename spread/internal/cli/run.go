@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -15,8 +16,6 @@ import (
 	"spread.dev/spread/internal/engine"
 	"spread.dev/spread/internal/options"
 )
-
-func init() { addCommand(newRunCommand) }
 
 // runFlags are `spread run`'s flags; other files may add to them through
 // runFlagHooks (e.g. --k8s-scale) without touching this one.
@@ -40,10 +39,9 @@ type RunFlagHook struct {
 	Apply func(fs *pflag.FlagSet, cfg *engine.Config) error
 }
 
-var runFlagHooks []RunFlagHook
-
-// addRunFlagHook registers a RunFlagHook; call from init().
-func addRunFlagHook(h RunFlagHook) { runFlagHooks = append(runFlagHooks, h) }
+// runFlagHooks are every file's additions to `spread run`, in one list
+// (explicit wiring: no init() registration inside the command).
+var runFlagHooks = []RunFlagHook{httpFlagHook(), k8sFlags(), htmlFlags(), secretFlags()}
 
 func addOptionFlags(fs *pflag.FlagSet, f *runFlags) {
 	fs.Int64VarP(&f.vus, "vus", "u", 1, "number of VUs to run at the same time")
@@ -76,7 +74,7 @@ func newRunCommand() *cobra.Command {
 				defer cleanup()
 				script = path
 			}
-			cfg, err := engineConfig(cmd.Flags(), f, script)
+			cfg, err := engineConfig(cmd, f, script)
 			if err != nil {
 				return err
 			}
@@ -146,7 +144,8 @@ func checkDisplayFlags(f *runFlags) error {
 // engineConfig builds the engine config shared by run and inspect: the
 // command line tier holds only the flags the user set, so script options
 // are not overridden by flag defaults.
-func engineConfig(fs *pflag.FlagSet, f *runFlags, script string) (*engine.Config, error) {
+func engineConfig(cmd *cobra.Command, f *runFlags, script string) (*engine.Config, error) {
+	fs := cmd.Flags()
 	invalid := func(err error) error { return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err} }
 	cli := options.Layer{}
 	if fs.Changed("vus") {
@@ -207,20 +206,26 @@ func engineConfig(fs *pflag.FlagSet, f *runFlags, script string) (*engine.Config
 		CLI:       cli,
 		Env:       env,
 		ScriptEnv: scriptEnv,
-		Stdout:    os.Stdout,
-		Stderr:    os.Stderr,
-		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
-		StderrTTY: sizedTerminal(os.Stderr),
+		Stdout:    cmd.OutOrStdout(),
+		Stderr:    cmd.ErrOrStderr(),
+		StdoutTTY: isTerminal(cmd.OutOrStdout()),
+		StderrTTY: sizedTerminal(cmd.ErrOrStderr()),
 	}, nil
 }
 
 // sizedTerminal says whether f is a terminal with a known width; bars on
 // a terminal of width 0 (some pseudo-terminals) would not show at all.
-func sizedTerminal(f *os.File) bool {
-	fd := int(f.Fd())
-	if !term.IsTerminal(fd) {
+func sizedTerminal(w io.Writer) bool {
+	if !isTerminal(w) {
 		return false
 	}
-	w, _, err := term.GetSize(fd)
-	return err == nil && w > 0
+	fd := int(w.(*os.File).Fd())
+	width, _, err := term.GetSize(fd)
+	return err == nil && width > 0
+}
+
+// isTerminal says whether w is a terminal (a captured writer is not).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -11,9 +11,10 @@ import (
 )
 
 // --secret-source: where k6/secrets reads (k6's flag and syntax).
-func init() {
+// secretFlags are the flags this file adds to `spread run` (listed in run.go).
+func secretFlags() RunFlagHook {
 	var specs []string
-	addRunFlagHook(RunFlagHook{
+	return RunFlagHook{
 		Add: func(fs *pflag.FlagSet) {
 			fs.StringArrayVar(&specs, "secret-source", nil,
 				"a source for k6/secrets (repeatable): file=PATH (KEY=VALUE lines), env[=prefix=P] (environment variables), "+
@@ -36,5 +37,5 @@ func init() {
 			js.SetRedactor(secrets.Redact)
 			return nil
 		},
-	})
+	}
 }
