@@ -19,7 +19,7 @@ func newExperimentsCommand() *cobra.Command {
 	var (
 		planPath, outDir, proxy, spreadBin, echoBin string
 		only                                        []string
-		quick                                       bool
+		quick, full                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "experiments",
@@ -46,7 +46,7 @@ per experiment a folder with the raw samples, events and pod logs.`,
 			out := cmd.OutOrStdout()
 			began := time.Now()
 			sums, err := experiments.Run(ctx, experiments.Options{
-				Plan: p, Only: splitList(only), OutDir: outDir, Proxy: proxy, Quick: quick,
+				Plan: p, Only: splitList(only), OutDir: outDir, Proxy: proxy, Quick: quick, Full: full,
 				Spread: spreadBin, EchoServer: echoBin, Progress: out,
 				Command: "spread " + strings.Join(os.Args[1:], " "),
 			})
@@ -75,6 +75,7 @@ per experiment a folder with the raw samples, events and pod logs.`,
 	fs.StringSliceVar(&only, "only", nil, "run only these experiments (NAME,...)")
 	fs.StringVar(&outDir, "out", "results", "results folder")
 	fs.StringVar(&proxy, "proxy", "", "Service emulation: auto|iptables|userspace (default: the plan's, normally auto)")
+	fs.BoolVar(&full, "full", false, "also run the rows marked full: (the sweeps; prints the expected time first)")
 	fs.BoolVar(&quick, "quick", false, "halve every duration and VU count (a smoke run)")
 	fs.StringVar(&spreadBin, "spread", "", "spread binary the lab runs (default: this executable)")
 	fs.StringVar(&echoBin, "echo-server", "", "echo-server binary (default: next to spread, then PATH)")

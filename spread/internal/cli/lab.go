@@ -242,6 +242,9 @@ Examples:
 	f.StringVar(&hpaSpec, "hpa", "", "Horizontal Pod Autoscaler on pod CPU: 'min=1,max=5,cpu=50%' (optional sync=15s, tolerance=0.1, stabilization=300s; needs --pod-cpu as the request)")
 	f.StringVar(&podCPU, "pod-cpu", "", "each pod's CPU limit as in resources.limits.cpu (e.g. 250m): a CFS quota in the pod's cgroup (root)")
 	f.StringVar(&podMemory, "pod-memory", "", "each pod's memory limit as in resources.limits.memory (e.g. 256Mi): the pod's cgroup memory limit, OOM-killed above it (root)")
+	f.StringVar(&cfg.L7Proxy, "l7-proxy", "", "put L7 proxy pods between the client and the pods: haproxy (roundrobin), haproxy-leastconn or caddy (h1/h2/h3 over TLS in front); the Service's endpoints are the proxies, the pods their backends, updated on every endpoint change (kernel modes; Debian's haproxy / caddy)")
+	f.IntVar(&cfg.L7ProxyReplicas, "l7-proxy-replicas", 0, "proxy pods behind the Service (default 1 with --l7-proxy)")
+	f.StringVar(&cfg.L7Upstream, "l7-upstream", "", "how the proxy talks to the pods: h1 (keep-alive, default) or h2 (Caddy only, over TLS)")
 	f.BoolVar(&cleanup, "cleanup", false, "remove leftover spread-lab-* namespaces and cgroups of labs that are no longer running, then exit")
 	f.BoolVar(&cleanupAll, "cleanup-all", false, "remove every spread-lab-* namespace and cgroup, even of running labs, then exit")
 	return cmd

@@ -19,6 +19,8 @@ import (
 	"spread.dev/spread/internal/experiments/analysis"
 	"spread.dev/spread/internal/experiments/plan"
 	"spread.dev/spread/internal/lab"
+	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/link"
 	"spread.dev/spread/internal/report"
 )
 
@@ -29,6 +31,7 @@ type Options struct {
 	OutDir     string   // results folder (created)
 	Proxy      string   // the command line's --proxy ("" = the plan's)
 	Quick      bool     // halve times and VUs (smoke runs)
+	Full       bool     // also the rows marked full (sweeps)
 	Spread     string   // spread binary ("" = the lab's default: this executable)
 	EchoServer string   // echo-server binary ("" = the lab's default)
 	Command    string   // the command line, shown in the report
@@ -51,24 +54,28 @@ func Run(ctx context.Context, o Options) ([]report.Summary, error) {
 	if o.Plan == nil {
 		return nil, errors.New("experiments: no plan")
 	}
-	exps, err := o.Plan.Select(o.Only)
+	exps, err := o.Plan.SelectFull(o.Only, o.Full)
 	if err != nil {
 		return nil, err
 	}
+	if o.Quick {
+		for i := range exps {
+			exps[i] = plan.Quick(exps[i])
+		}
+	}
+
 	if o.Lab == nil {
 		o.Lab = lab.Run
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	fmt.Fprintf(o.Progress, "%d experiments, expected time about %s\n", len(exps), plan.ExpectedTime(exps).Round(time.Minute))
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
 	var outcomes []Outcome
 	for i, e := range exps {
-		if o.Quick {
-			e = plan.Quick(e)
-		}
 		if err := ctx.Err(); err != nil {
 			break
 		}
@@ -196,6 +203,12 @@ func runOne(ctx context.Context, o Options, e plan.Experiment, proxy string) Out
 	if res.Proxy != "" {
 		s.Proxy, s.ProxyReason = res.Proxy, res.ProxyReason
 	}
+	if res.L7 != nil {
+		s.Proxy += "+" + res.L7.Kind
+		if res.L7.Replicas > 1 {
+			s.Proxy += fmt.Sprintf("x%d", res.L7.Replicas)
+		}
+	}
 	s.ExitCode = res.ExitCode
 	out, err := analyse(e, res, s)
 	if err != nil {
@@ -209,6 +222,8 @@ func runOne(ctx context.Context, o Options, e plan.Experiment, proxy string) Out
 	case res.ExitCode != 0 && res.ExitCode != 99:
 		out.Summary.Error = fmt.Sprintf("spread run exited with code %d (see %s)", res.ExitCode, filepath.Join(dir, "spread.log"))
 	}
+	withCosts(&out.Summary, res)
+	out.Run.Summary = out.Summary
 	out.Summary.Verdict, out.Summary.VerdictDetail = e.Expect.Judge(out.Summary)
 	if err := writeJSON(filepath.Join(dir, "result.json"), map[string]any{"summary": out.Summary, "markers": out.Run.Markers, "lab": res}); err != nil {
 		return fail(err)
@@ -247,6 +262,18 @@ func labConfig(o Options, e plan.Experiment, proxy, dir string) (lab.Config, err
 	for _, ev := range events {
 		labEvents = append(labEvents, lab.Event{At: ev.At.D(), Kind: ev.Kind, Replicas: ev.Replicas, Pod: ev.Pod})
 	}
+	var clientLink link.Spec
+	if e.Link != "" {
+		if clientLink, err = link.Parse(e.Link); err != nil {
+			return lab.Config{}, fmt.Errorf("link: %w", err)
+		}
+	}
+	var limits cgroup.Limits
+	if e.PodCPU != "" {
+		if limits.MilliCPU, err = cgroup.ParseCPU(e.PodCPU); err != nil {
+			return lab.Config{}, fmt.Errorf("pod_cpu: %w", err)
+		}
+	}
 	// The lab hands Env to the script both as `-e` and as process env.
 	runArgs := append([]string{"-q"}, e.RunArgs...)
 	return lab.Config{
@@ -259,6 +286,11 @@ func labConfig(o Options, e plan.Experiment, proxy, dir string) (lab.Config, err
 		ConntrackUDPTimeout:       e.ConntrackUDPTimeout.D(),
 		ConntrackUDPStreamTimeout: e.ConntrackUDPStreamTimeout.D(),
 		Spread:                    o.Spread,
+		L7Proxy:                   e.L7Proxy,
+		L7ProxyReplicas:           e.L7ProxyReplicas,
+		L7Upstream:                e.L7Upstream,
+		ClientLink:                clientLink,
+		PodLimits:                 limits,
 		Script:                    script,
 		RunArgs:                   runArgs,
 		Env:                       env,
@@ -499,8 +531,8 @@ func Markdown(sums []report.Summary, command string) string {
 	if command != "" {
 		fmt.Fprintf(&b, "Made by `%s`.\n\n", command)
 	}
-	b.WriteString("| experiment | proto | mode | proxy | replicas | req | req/s | p50 ms | p95 ms | errors | new-pod share | fair | top pod | stall s | stalled | conns | expected | verdict |\n")
-	b.WriteString("|---|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
+	b.WriteString("| experiment | proto | fix | mode | proxy | rtt ms | replicas | req | req/s | p50 ms | p95 ms | p99 ms | +p50 ms | errors | new-pod share | fair | conv. s | top pod | stall s | stalled | conns | hs/s | client µs/req | server µs/req | proxy µs/req | expected | verdict |\n")
+	b.WriteString("|---|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 	opt := func(v *float64, prec int) string {
 		if v == nil {
 			return "–"
@@ -523,9 +555,49 @@ func Markdown(sums []report.Summary, command string) string {
 		if s.StalledRequests != nil {
 			stalled = fmt.Sprint(*s.StalledRequests)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %.1f | %.1f | %.1f | %.2f%% | %s | %s | %.3f | %s | %s | %d | %s | %s |\n",
-			s.Name, s.Protocol, s.Mode, s.Proxy, repl, s.Requests, s.RPS, s.P50Ms, s.P95Ms, 100*s.ErrorRate,
-			opt(s.NewPodShare, 3), opt(s.FairShare, 2), s.TopPodShare, opt(s.StallS, 1), stalled, s.ConnectionsOpened, s.Expected, verdict)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.1f | %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %.2f%% | %s | %s | %s | %.3f | %s | %s | %d | %.1f | %s | %s | %s | %s | %s |\n",
+			s.Name, s.Protocol, s.Fix, s.Mode, s.Proxy, s.RTTMs, repl, s.Requests, s.RPS, s.P50Ms, s.P95Ms, s.P99Ms, opt(s.LatencyOverheadP50Ms, 1), 100*s.ErrorRate,
+			opt(s.NewPodShare, 3), opt(s.FairShare, 2), opt(s.ConvergenceS, 1), s.TopPodShare, opt(s.StallS, 1), stalled, s.ConnectionsOpened, s.HandshakesPerS,
+			opt(s.ClientCPUUsPerReq, 0), opt(s.ServerCPUUsPerReq, 0), opt(s.ProxyCPUUsPerReq, 0), s.Expected, verdict)
 	}
 	return b.String()
+}
+
+// withCosts fills the cost columns from what the lab measured: the
+// client's CPU (spread's process), the pods' (their cgroups), the proxy
+// tier's (/proc), each per request served, and the link's RTT.
+func withCosts(s *report.Summary, res *lab.Result) {
+	// rtt_ms is the emulated link's round trip as the lab measured it
+	// (TCP connects through the Service); 0 on plain veths, whose ~0.05 ms
+	// is not a link anyone would plan for.
+	if res.Link != nil && res.Link.ExpectedRTTms > 0 {
+		s.RTTMs = res.Link.MeasuredRTTms
+		if s.RTTMs == 0 {
+			s.RTTMs = res.Link.ExpectedRTTms
+		}
+	}
+	if s.Requests <= 0 {
+		return
+	}
+	per := func(sec float64) *float64 {
+		v := sec * 1e6 / float64(s.Requests)
+		return &v
+	}
+	if res.ClientCPUSeconds != nil {
+		s.ClientCPUUsPerReq = per(*res.ClientCPUSeconds)
+	}
+	var server float64
+	seen := false
+	for _, st := range res.PodStats {
+		if st.CPUSeconds != nil {
+			server += *st.CPUSeconds
+			seen = true
+		}
+	}
+	if seen {
+		s.ServerCPUUsPerReq = per(server)
+	}
+	if res.L7 != nil {
+		s.ProxyCPUUsPerReq = per(res.L7.CPUSeconds)
+	}
 }

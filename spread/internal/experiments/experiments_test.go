@@ -151,7 +151,7 @@ experiments:
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "summary.md"))
-	if !strings.Contains(string(md), "| fake-scale | h1 | keep-alive | userspace | 1→2 @3s | 200 |") {
+	if !strings.Contains(string(md), "| fake-scale | h1 | none | keep-alive | userspace | 0.0 | 1→2 @3s | 200 |") {
 		t.Errorf("summary.md:\n%s", md)
 	}
 	page, _ := os.ReadFile(filepath.Join(out, "report.html"))
@@ -227,5 +227,25 @@ func TestWithIdlePodsListsPodsThatServedNothing(t *testing.T) {
 	}
 	if lines := run.Charts(0)[0].Lines; len(lines) != 3 || lines[1].Name != "pod-2" || lines[2].Name != "total" {
 		t.Errorf("rps chart lines %+v, want pod-1, pod-2 (flat) and total", lines)
+	}
+}
+
+// The cost columns come from what the lab measured, per request served.
+func TestWithCosts(t *testing.T) {
+	cpu := func(v float64) *float64 { return &v }
+	res := &lab.Result{ClientCPUSeconds: cpu(0.5), Link: &lab.LinkInfo{ExpectedRTTms: 20, MeasuredRTTms: 20.7},
+		PodStats: map[string]lab.PodStats{"a": {CPUSeconds: cpu(0.2)}, "b": {CPUSeconds: cpu(0.05)}},
+		L7:       &lab.L7Info{Kind: "haproxy", CPUSeconds: 0.1}}
+	s := report.Summary{Requests: 1000}
+	withCosts(&s, res)
+	if s.RTTMs != 20.7 || s.ClientCPUUsPerReq == nil || *s.ClientCPUUsPerReq != 500 ||
+		s.ServerCPUUsPerReq == nil || *s.ServerCPUUsPerReq != 250 || s.ProxyCPUUsPerReq == nil || *s.ProxyCPUUsPerReq != 100 {
+		t.Errorf("costs: rtt %v client %v server %v proxy %v", s.RTTMs, s.ClientCPUUsPerReq, s.ServerCPUUsPerReq, s.ProxyCPUUsPerReq)
+	}
+	// No link, no cgroups, no proxy: rtt 0 and the columns left null.
+	s = report.Summary{Requests: 1000}
+	withCosts(&s, &lab.Result{Link: &lab.LinkInfo{MeasuredRTTms: 0.05}})
+	if s.RTTMs != 0 || s.ClientCPUUsPerReq != nil || s.ServerCPUUsPerReq != nil || s.ProxyCPUUsPerReq != nil {
+		t.Errorf("no costs measured: %+v", s)
 	}
 }

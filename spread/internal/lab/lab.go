@@ -102,6 +102,14 @@ type Config struct {
 	// SampleEvery is how often each pod's counters are sampled for
 	// events.json (0 = 1s).
 	SampleEvery time.Duration
+
+	// L7Proxy puts proxy pods between the client and the echo-server pods
+	// (see l7.go): "" (none), "haproxy", "haproxy-leastconn" or "caddy".
+	// The Service's endpoints are then the proxies; the pods are the
+	// proxies' backends, updated on every endpoint change.
+	L7Proxy         string
+	L7ProxyReplicas int    // proxy pods (0 = 1)
+	L7Upstream      string // how the proxy talks to the pods: h1 (default) or h2 (Caddy)
 }
 
 // Event kinds of Config.Events.
@@ -137,6 +145,11 @@ type Result struct {
 	Pods        []PodInfo           `json:"pod_list"`
 	PodStats    map[string]PodStats `json:"pods"`
 	ExitCode    int                 `json:"exit_code"`
+	// ClientCPUSeconds is the client process's CPU time (user+system of
+	// the script's process and the children it waited for).
+	ClientCPUSeconds *float64 `json:"client_cpu_seconds,omitempty"`
+	// L7 is the proxy tier, when Config.L7Proxy ran one.
+	L7 *L7Info `json:"l7_proxy,omitempty"`
 	SamplesFile string              `json:"samples_file"`
 	SummaryFile string              `json:"summary_file"`
 	EventsFile  string              `json:"events_file"`
@@ -236,6 +249,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := l.setupCgroups(); err != nil {
 		return res, err
 	}
+	defer l.stopL7() // before cleanup (deferred earlier) removes the namespaces
+	if err := l.startL7(ctx); err != nil {
+		return res, err
+	}
 	res.Targets = l.svc.targets()
 	res.Targets["CA_CERT"] = l.caFile
 
@@ -297,6 +314,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Replicas < 0 {
 		return fmt.Errorf("lab: replicas %d < 0", c.Replicas)
+	}
+	if err := checkL7(c); err != nil {
+		return err
 	}
 
 	if c.Proxy == "" {
@@ -462,6 +482,10 @@ func (l *lab) runScript(ctx context.Context) error {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers of its group
 	stopTimeline()
 	l.res.ExitCode = exitCode(waitErr)
+	if ps := cmd.ProcessState; ps != nil {
+		v := (ps.UserTime() + ps.SystemTime()).Seconds()
+		l.res.ClientCPUSeconds = &v
+	}
 	l.record("script-exited", "", fmt.Sprintf("exit code %d", l.res.ExitCode))
 	if ctx.Err() != nil {
 		return fmt.Errorf("lab: interrupted: %w", ctx.Err())
@@ -575,6 +599,7 @@ type lab struct {
 	svc service
 
 	cg         *cgroup.Lab      // nil without cgroups
+	l7         *l7Tier          // nil without --l7-proxy
 	flowOffset map[string]int64 // flows made by the lab itself (RTT measurement), by pod
 
 	caFile, certFile, keyFile, quicKeys string

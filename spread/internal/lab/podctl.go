@@ -333,6 +333,17 @@ func (l *lab) syncEndpoints(why string) {
 	sort.Slice(removed, func(i, j int) bool { return removed[i].Name < removed[j].Name })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if l.l7 != nil {
+		// The Service keeps pointing at the proxy pods; the pods are
+		// the proxies' backends.
+		if err := l.l7.setBackends(ctx, ready, l.cfg.L7Upstream); err != nil {
+			l.record("error", "", fmt.Sprintf("%s: proxy backends: %v", why, err))
+			return
+		}
+		l.record("proxy-backends", "", l.l7.backendNames(ready))
+		l.applied = now
+		return
+	}
 	if err := l.svc.setEndpoints(ctx, ready, removed); err != nil {
 		l.record("error", "", fmt.Sprintf("%s: %v", why, err))
 		return

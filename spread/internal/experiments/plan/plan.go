@@ -4,6 +4,9 @@
 package plan
 
 import (
+	"spread.dev/spread/internal/lab/cgroup"
+	"spread.dev/spread/internal/lab/link"
+
 	"errors"
 	"fmt"
 	"os"
@@ -66,7 +69,23 @@ type Experiment struct {
 	ConntrackUDPTimeout       Duration `yaml:"conntrack_udp_timeout"`
 	ConntrackUDPStreamTimeout Duration `yaml:"conntrack_udp_stream_timeout"`
 	Expect                    Expect   `yaml:"expect"`
+	// L7Proxy puts proxy pods in front of the pods (the lab's --l7-proxy:
+	// haproxy, haproxy-leastconn, caddy), L7ProxyReplicas of them behind
+	// the Service, talking L7Upstream (h1, h2) to the pods.
+	L7Proxy         string `yaml:"l7_proxy"`
+	L7ProxyReplicas int    `yaml:"l7_proxy_replicas"`
+	L7Upstream      string `yaml:"l7_upstream"`
+	// Link is the client's emulated link (the lab's --link, e.g. "rtt=20ms").
+	Link string `yaml:"link"`
+	// PodCPU is every pod's CPU limit (the lab's --pod-cpu, e.g. 500m).
+	PodCPU string `yaml:"pod_cpu"`
+	// Full rows run only with `spread experiments --full` (or --only):
+	// sweeps that would take the default plan past 10 minutes.
+	Full bool `yaml:"full"`
 }
+
+// L7Proxies are the values of an experiment's l7_proxy.
+var L7Proxies = []string{"haproxy", "haproxy-leastconn", "caddy"}
 
 // Event is one timeline entry: scale to Replicas, kill Pod, rolling restart.
 type Event struct {
@@ -254,6 +273,34 @@ func (p *Plan) Validate() error {
 		if e.Baseline == e.Name && e.Name != "" {
 			bad("baseline is the experiment itself")
 		}
+		if e.L7Proxy != "" && !slicesContains(L7Proxies, e.L7Proxy) {
+			bad("l7_proxy %q: want one of %s", e.L7Proxy, strings.Join(L7Proxies, ", "))
+		}
+		if e.L7Proxy == "" && (e.L7ProxyReplicas != 0 || e.L7Upstream != "") {
+			bad("l7_proxy_replicas/l7_upstream need l7_proxy")
+		}
+		if e.L7ProxyReplicas < 0 || e.L7ProxyReplicas > 8 {
+			bad("l7_proxy_replicas %d: want 1..8", e.L7ProxyReplicas)
+		}
+		switch e.L7Upstream {
+		case "", "h1":
+		case "h2":
+			if e.L7Proxy != "caddy" {
+				bad("l7_upstream h2 needs l7_proxy caddy")
+			}
+		default:
+			bad("l7_upstream %q: want h1 or h2", e.L7Upstream)
+		}
+		if e.Link != "" {
+			if _, err := link.Parse(e.Link); err != nil {
+				bad("link: %v", err)
+			}
+		}
+		if e.PodCPU != "" {
+			if _, err := cgroup.ParseCPU(e.PodCPU); err != nil {
+				bad("pod_cpu: %v", err)
+			}
+		}
 		if !expectations[e.Expect] {
 			bad("expect %q: want one of %s", e.Expect, expectList())
 		}
@@ -377,8 +424,20 @@ func (p *Plan) ProxyFor(e Experiment, cli string) string {
 // Select keeps the experiments named in only (all when empty); it fails on
 // an unknown name.
 func (p *Plan) Select(only []string) ([]Experiment, error) {
+	return p.SelectFull(only, true)
+}
+
+// SelectFull is Select where, without only, rows marked full are left
+// out unless full is set (the default plan of `make experiments`).
+func (p *Plan) SelectFull(only []string, full bool) ([]Experiment, error) {
 	if len(only) == 0 {
-		return p.Experiments, nil
+		var out []Experiment
+		for _, e := range p.Experiments {
+			if full || !e.Full {
+				out = append(out, e)
+			}
+		}
+		return out, nil
 	}
 	byName := map[string]Experiment{}
 	for _, e := range p.Experiments {
@@ -420,4 +479,15 @@ func slicesContains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// ExpectedTime is how long running exps takes: their durations plus the
+// lab's start and teardown (~10 s an experiment on this 2-core machine,
+// measured), printed before a run so `--full` says what it commits to.
+func ExpectedTime(exps []Experiment) time.Duration {
+	var d time.Duration
+	for _, e := range exps {
+		d += e.Duration.D() + 10*time.Second
+	}
+	return d
 }
