@@ -142,17 +142,17 @@ type Result struct {
 	Cgroups string `json:"cgroups"`
 	// Pods lists the pods in start order; PodStats has, per pod name, what
 	// the servers did, measured on the server side (events.json "pods").
-	Pods        []PodInfo           `json:"pod_list"`
-	PodStats    map[string]PodStats `json:"pods"`
-	ExitCode    int                 `json:"exit_code"`
+	Pods     []PodInfo           `json:"pod_list"`
+	PodStats map[string]PodStats `json:"pods"`
+	ExitCode int                 `json:"exit_code"`
 	// ClientCPUSeconds is the client process's CPU time (user+system of
 	// the script's process and the children it waited for).
 	ClientCPUSeconds *float64 `json:"client_cpu_seconds,omitempty"`
 	// L7 is the proxy tier, when Config.L7Proxy ran one.
-	L7 *L7Info `json:"l7_proxy,omitempty"`
-	SamplesFile string              `json:"samples_file"`
-	SummaryFile string              `json:"summary_file"`
-	EventsFile  string              `json:"events_file"`
+	L7          *L7Info `json:"l7_proxy,omitempty"`
+	SamplesFile string  `json:"samples_file"`
+	SummaryFile string  `json:"summary_file"`
+	EventsFile  string  `json:"events_file"`
 }
 
 // RecordedEvent is one thing that happened, At relative to Result.Start
