@@ -80,6 +80,10 @@ func (e *Element) ClassName() string   { v, _ := e.attr("class"); return v }
 func (e *Element) Lang() string        { v, _ := e.attr("lang"); return v }
 func (e *Element) ClassList() []string { return strings.Fields(e.ClassName()) }
 func (e *Element) TextContent() string { return e.sel().Text() }
+
+// Text is textContent under the Selection's name: k6 hands the callbacks
+// of map/filter/is/not a node its documentation reads with el.text().
+func (e *Element) Text() string { return e.TextContent() }
 func (e *Element) HasAttributes() bool { return len(e.n.Attr) > 0 }
 func (e *Element) HasChildNodes() bool { return e.n.FirstChild != nil }
 func (e *Element) HasAttribute(name string) bool {

@@ -28,6 +28,10 @@ func newSelection(rt *goja.Runtime, s *goquery.Selection) *Selection {
 func (s *Selection) wrap(g *goquery.Selection) *Selection { return newSelection(s.rt, g) }
 
 // Find returns the descendants matching selector.
+// Single is the first element matching selector, as a Selection (k6's
+// shortcut for find(selector).first()).
+func (s *Selection) Single(selector string) *Selection { return s.Find(selector).First() }
+
 func (s *Selection) Find(selector string) *Selection {
 	return s.wrap(s.sel.FindMatcher(matcher(s.rt, selector)))
 }
