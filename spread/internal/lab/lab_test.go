@@ -276,7 +276,7 @@ func checkScaleKill(t *testing.T, res *Result, hits map[string][]hit) {
 			after++
 		}
 	}
-	if before < 20 || after < 10 {
+	if before < 5 || after < 10 {
 		t.Fatalf("too few udp samples: %d before, %d after", before, after)
 	}
 	if lost > 0 {

@@ -77,7 +77,10 @@ func (l *lab) startPod() (*podState, error) {
 		}
 		argv = pcg.Wrap(argv)
 	}
-	p, err := pods.Start(spec, argv, nil, logFile)
+	// Python servers (Hypercorn, gunicorn) block-buffer stdout into a file:
+	// their access-log lines would reach the log (and the counting) only at
+	// exit, or never when they die by a signal.
+	p, err := pods.Start(spec, argv, []string{"PYTHONUNBUFFERED=1"}, logFile)
 	if err != nil {
 		logFile.Close()
 		if pcg != nil {
