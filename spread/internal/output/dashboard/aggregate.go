@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"spread.dev/spread/ext"
-	"spread.dev/spread/internal/report"
 )
 
 // Metric names the dashboard reads (k6's, DESIGN.md section 4).
@@ -43,21 +42,21 @@ const anyV = "*"
 // podAgg is one pod's requests within one group and one period.
 type podAgg struct {
 	reqs, failed, conns float64
-	dur                 *report.Histogram
+	dur                 *hist
 }
 
 // groupAgg is one group's requests within one period (or the whole run).
 type groupAgg struct {
 	reqs, failed float64
-	dur          *report.Histogram
-	phase        [len(phases)]*report.Histogram
+	dur          *hist
+	phase        [len(phases)]*hist
 	pods         map[string]*podAgg
 }
 
 func newGroupAgg() *groupAgg {
-	g := &groupAgg{dur: report.NewHistogram(), pods: map[string]*podAgg{}}
+	g := &groupAgg{dur: newHist(), pods: map[string]*podAgg{}}
 	for i := range g.phase {
-		g.phase[i] = report.NewHistogram()
+		g.phase[i] = newHist()
 	}
 	return g
 }
@@ -65,7 +64,7 @@ func newGroupAgg() *groupAgg {
 func (g *groupAgg) pod(name string) *podAgg {
 	p := g.pods[name]
 	if p == nil {
-		p = &podAgg{dur: report.NewHistogram()}
+		p = &podAgg{dur: newHist()}
 		g.pods[name] = p
 	}
 	return p
@@ -74,16 +73,16 @@ func (g *groupAgg) pod(name string) *podAgg {
 func (g *groupAgg) merge(o *groupAgg) {
 	g.reqs += o.reqs
 	g.failed += o.failed
-	g.dur.Merge(o.dur)
+	g.dur.merge(o.dur)
 	for i := range g.phase {
-		g.phase[i].Merge(o.phase[i])
+		g.phase[i].merge(o.phase[i])
 	}
 	for name, op := range o.pods {
 		p := g.pod(name)
 		p.reqs += op.reqs
 		p.failed += op.failed
 		p.conns += op.conns
-		p.dur.Merge(op.dur)
+		p.dur.merge(op.dur)
 	}
 }
 
@@ -132,7 +131,9 @@ type aggregator struct {
 	start  time.Time
 	period time.Duration
 
-	last    time.Time // of the latest sample
+	lastT   time.Time // of the latest sample
+	last    reqCtx    // the previous request's lookups
+	lastB   *bucket   // the previous sample's period
 	buckets map[int64]*bucket
 	dirty   map[int64]bool // changed since the last push
 	total   map[groupKey]*groupAgg
@@ -147,12 +148,15 @@ func newAggregator(start time.Time, period time.Duration) *aggregator {
 }
 
 func (a *aggregator) bucketAt(t time.Time) *bucket {
-	if t.After(a.last) {
-		a.last = t
+	if t.After(a.lastT) {
+		a.lastT = t
 	}
 	idx := int64(t.Sub(a.start) / a.period)
 	if idx < 0 {
 		idx = 0 // setup() samples before the recorded start
+	}
+	if a.lastB != nil && a.lastB.idx == idx && a.dirty[idx] {
+		return a.lastB // most samples fall in the period of the one before
 	}
 	b := a.buckets[idx]
 	if b == nil {
@@ -160,6 +164,7 @@ func (a *aggregator) bucketAt(t time.Time) *bucket {
 		a.buckets[idx] = b
 	}
 	a.dirty[idx] = true
+	a.lastB = b
 	return b
 }
 
@@ -194,6 +199,35 @@ func podOf(tags ext.TagSet) string {
 	return "(none)"
 }
 
+// reqCtx is where one request's samples go: they share one tag set, so
+// the lookups are made once per request, not once per sample.
+type reqCtx struct {
+	tags       ext.TagSet
+	idx        int64
+	ok         bool
+	pod        string
+	bg, tg     *groupAgg // this period's and the run's group
+	bpod, tpod *podAgg
+}
+
+func (a *aggregator) ctxOf(s *ext.Sample) *reqCtx {
+	c := &a.last
+	idx := max(int64(s.Time.Sub(a.start)/a.period), 0)
+	if c.ok && c.idx == idx && c.tags.Equal(s.Tags) {
+		if s.Time.After(a.lastT) {
+			a.lastT = s.Time
+		}
+		return c
+	}
+	b := a.bucketAt(s.Time)
+	k := a.groupOf(s.Tags)
+	c.tags, c.idx, c.ok = s.Tags, idx, true
+	c.pod = podOf(s.Tags)
+	c.bg, c.tg = groupIn(b.groups, k), groupIn(a.total, k)
+	c.bpod, c.tpod = c.bg.pod(c.pod), c.tg.pod(c.pod)
+	return c
+}
+
 // add records one sample; metrics the dashboard does not draw cost one
 // switch.
 func (a *aggregator) add(s ext.Sample) {
@@ -215,25 +249,23 @@ func (a *aggregator) add(s ext.Sample) {
 	case mReqs, mGRPC:
 		// A gRPC call is a request to the pods as much as an HTTP one is:
 		// gRPC runs have no http_reqs and would show no pods otherwise.
-		b := a.bucketAt(s.Time)
-		pod := podOf(s.Tags)
+		c := a.ctxOf(&s)
 		n := s.Value
 		if name == mGRPC {
 			n = 1
+			c.bg.dur.add(s.Value)
+			c.tg.dur.add(s.Value)
+			c.bpod.dur.add(s.Value)
+			c.tpod.dur.add(s.Value)
 		}
-		k := a.groupOf(s.Tags)
-		for _, g := range [2]*groupAgg{groupIn(b.groups, k), groupIn(a.total, k)} {
-			g.reqs += n
-			g.pod(pod).reqs += n
-			if name == mGRPC {
-				g.dur.Add(s.Value)
-				g.pod(pod).dur.Add(s.Value)
-			}
-		}
-		ps := a.seen[pod]
+		c.bg.reqs += n
+		c.tg.reqs += n
+		c.bpod.reqs += n
+		c.tpod.reqs += n
+		ps := a.seen[c.pod]
 		if ps == nil {
 			ps = &podSeen{first: s.Time, last: s.Time}
-			a.seen[pod] = ps
+			a.seen[c.pod] = ps
 		}
 		if s.Time.Before(ps.first) {
 			ps.first = s.Time
@@ -245,36 +277,30 @@ func (a *aggregator) add(s ext.Sample) {
 		if s.Value == 0 {
 			return
 		}
-		b := a.bucketAt(s.Time)
-		pod := podOf(s.Tags)
-		k := a.groupOf(s.Tags)
-		for _, g := range [2]*groupAgg{groupIn(b.groups, k), groupIn(a.total, k)} {
-			g.failed++
-			g.pod(pod).failed++
-		}
+		c := a.ctxOf(&s)
+		c.bg.failed++
+		c.tg.failed++
+		c.bpod.failed++
+		c.tpod.failed++
 	case mDuration:
-		b := a.bucketAt(s.Time)
-		pod := podOf(s.Tags)
-		k := a.groupOf(s.Tags)
-		for _, g := range [2]*groupAgg{groupIn(b.groups, k), groupIn(a.total, k)} {
-			g.dur.Add(s.Value)
-			g.pod(pod).dur.Add(s.Value)
-		}
+		c := a.ctxOf(&s)
+		c.bg.dur.add(s.Value)
+		c.tg.dur.add(s.Value)
+		c.bpod.dur.add(s.Value)
+		c.tpod.dur.add(s.Value)
 	case mBlocked, mConnecting, mTLS, mWaiting:
 		i := 0
 		for i < len(phases) && phases[i] != name {
 			i++
 		}
-		b := a.bucketAt(s.Time)
-		pod := podOf(s.Tags)
-		k := a.groupOf(s.Tags)
-		for _, g := range [2]*groupAgg{groupIn(b.groups, k), groupIn(a.total, k)} {
-			g.phase[i].Add(s.Value)
-			// k6 reports 0 for a request on a reused connection, so a
-			// positive connecting time is a connection opened.
-			if name == mConnecting && s.Value > 0 {
-				g.pod(pod).conns++
-			}
+		// Phases are drawn per period only: no run totals to keep.
+		c := a.ctxOf(&s)
+		c.bg.phase[i].add(s.Value)
+		// k6 reports 0 for a request on a reused connection, so a
+		// positive connecting time is a connection opened.
+		if name == mConnecting && s.Value > 0 {
+			c.bpod.conns++
+			c.tpod.conns++
 		}
 	}
 }
@@ -347,18 +373,18 @@ func r3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 func wireOf(g *groupAgg) *wireGroup {
 	w := &wireGroup{Reqs: g.reqs, Failed: g.failed, Phase: map[string]float64{}, Pods: map[string]*wirePod{}}
-	if g.dur.Count() > 0 {
-		w.P50, w.P90, w.P95, w.P99 = r3(g.dur.Quantile(0.5)), r3(g.dur.Quantile(0.9)), r3(g.dur.Quantile(0.95)), r3(g.dur.Quantile(0.99))
+	if g.dur.count() > 0 {
+		w.P50, w.P90, w.P95, w.P99 = r3(g.dur.quantile(0.5)), r3(g.dur.quantile(0.9)), r3(g.dur.quantile(0.95)), r3(g.dur.quantile(0.99))
 	}
 	for i, h := range g.phase {
-		if h.Count() > 0 {
-			w.Phase[phases[i]] = r3(h.Quantile(0.95))
+		if h.count() > 0 {
+			w.Phase[phases[i]] = r3(h.quantile(0.95))
 		}
 	}
 	for name, p := range g.pods {
 		wp := &wirePod{Reqs: p.reqs, Failed: p.failed, Conns: p.conns}
-		if p.dur.Count() > 0 {
-			wp.P50, wp.P95 = r3(p.dur.Quantile(0.5)), r3(p.dur.Quantile(0.95))
+		if p.dur.count() > 0 {
+			wp.P50, wp.P95 = r3(p.dur.quantile(0.5)), r3(p.dur.quantile(0.95))
 		}
 		w.Pods[name] = wp
 	}
@@ -416,7 +442,7 @@ func sortedKeys(m map[string]bool) []string {
 
 // meta describes the run so far.
 func (a *aggregator) meta(now time.Time) wireMeta {
-	m := wireMeta{Start: a.start.UnixMilli(), PeriodS: a.period.Seconds(), Now: now.Sub(a.start).Seconds(), End: a.last.Sub(a.start).Seconds(),
+	m := wireMeta{Start: a.start.UnixMilli(), PeriodS: a.period.Seconds(), Now: now.Sub(a.start).Seconds(), End: a.lastT.Sub(a.start).Seconds(),
 		Protos: sortedKeys(a.protos), Modes: sortedKeys(a.modes), Seen: map[string]wireSeen{}}
 	for pod, s := range a.seen {
 		m.Seen[pod] = wireSeen{First: r3(s.first.Sub(a.start).Seconds()), Last: r3(s.last.Sub(a.start).Seconds())}

@@ -313,3 +313,27 @@ func TestHTMLOutputHasNoServer(t *testing.T) {
 		t.Error("Start accepted a path under a file")
 	}
 }
+
+func TestHistogram(t *testing.T) {
+	for _, v := range []float64{0.0007, 0.013, 1, 1.5, 20.7, 999.9, 123456} {
+		if got := histValue(histBucket(v)); got < v*0.985 || got > v*1.015 {
+			t.Errorf("bucket of %v stands for %v", v, got)
+		}
+	}
+	h := newHist()
+	for i := 1; i <= 1000; i++ {
+		h.add(float64(i))
+	}
+	for range 1000 {
+		h.add(0) // reused connections
+	}
+	if q := h.quantile(0.5); q != 0 {
+		t.Errorf("median %v, want 0 (half the values are 0)", q)
+	}
+	if q := h.quantile(0.95); q < 890 || q > 910 {
+		t.Errorf("p95 %v, want ~900", q)
+	}
+	if h.quantile(1) != 1000 || h.count() != 2000 {
+		t.Errorf("max %v count %d", h.quantile(1), h.count())
+	}
+}

@@ -110,6 +110,12 @@ func run(conns int, d time.Duration, rounds int, out, spreadBin, echoBin, gogc s
 		{"spread", []string{spreadBin, "run", "-q", "--no-summary", "-u", strconv.Itoa(conns), "-d", secs,
 			"--summary-export", filepath.Join(tmp, "summary.json"), "-e", "TARGET=" + target, script}, parseSpread, nil},
 	}
+	// The web dashboard's cost (issue 14: within 3% of off): the same run
+	// with it on, a server listening and no page connected.
+	dash := tools[2]
+	dash.name = "spread + web dashboard"
+	dash.env = []string{"K6_WEB_DASHBOARD=true", "K6_WEB_DASHBOARD_PORT=0"}
+	tools = append(tools, dash)
 	if gogc != "" {
 		sp := tools[2]
 		sp.name = "spread GOGC=" + gogc
