@@ -201,9 +201,8 @@ func report(o options, peers, peersClose, protos []row) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# echo-server benchmarks\n\n")
-	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs, %s), load generator and servers on the same machine, loopback; load average at the end: %s.\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), runtime.Version(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), runtime.Version(), testbin.LoadAvg())
 	fmt.Fprintf(&b, "Rerun: `go run ./echo-server/bench -duration %s -rounds %d -conns %d -out docs/bench/echo-server.md` (from the repository root; `make bench`).\n", o.duration, o.rounds, o.conns)
 	fmt.Fprintf(&b, "Each figure is the median of %d rounds; in each round the servers (or protocols) take turns, so load from other processes on the machine falls on all of them alike. Error counts are the worst round's.\n\n", o.rounds)
 

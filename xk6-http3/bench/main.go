@@ -174,7 +174,7 @@ func run() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## HTTP/3 client (xk6-http3)\n\n")
 	fmt.Fprintf(&b, "Measured %s on this machine (%d CPUs, %s/%s, %s): echo-server `--delay 0` on loopback, client and server sharing the CPUs; %d VUs / goroutines; requests/s, median of %d interleaved runs of %s per cell. Load average at the end: %s (the machine was shared with other work, so expect noise).\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), e.vus, *rounds, e.dur, loadAvg())
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), e.vus, *rounds, e.dur, testbin.LoadAvg())
 	fmt.Fprintf(&b, "| policy | connections | quic-go http3 loop | client package | `spread run` + k6/x/http3 | client / loop | spread / loop |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", r.name, r.conns, r.loop, r.gocl, r.spreadr, r.gocl/r.loop, r.spreadr/r.loop)
@@ -205,18 +205,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func waitReady(e *env) error {

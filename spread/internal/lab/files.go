@@ -3,20 +3,13 @@ package lab
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"spread.dev/echo-server/certs"
 )
 
 // findEchoServer resolves the echo-server binary: the configured path, the
@@ -86,55 +79,11 @@ func runTool(ctx context.Context, argv ...string) error {
 	return nil
 }
 
-// writeCerts writes ca.pem, ca.key, cert.crt, cert.key like `echo-server certs`.
+// writeCerts writes ca.pem, ca.key, cert.crt and cert.key with
+// echo-server's certs package (what `echo-server certs` runs).
 func writeCerts(dir string, hosts []string) error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("lab: certs: %w", err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "spread lab CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(7 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("lab: certs: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("lab: certs: %w", err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(7 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			leaf.IPAddresses = append(leaf.IPAddresses, ip)
-		} else {
-			leaf.DNSNames = append(leaf.DNSNames, h)
-		}
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("lab: certs: %w", err)
-	}
-	caKeyDER, _ := x509.MarshalECPrivateKey(caKey)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	files := map[string]*pem.Block{
-		"ca.pem":   {Type: "CERTIFICATE", Bytes: caDER},
-		"ca.key":   {Type: "EC PRIVATE KEY", Bytes: caKeyDER},
-		"cert.crt": {Type: "CERTIFICATE", Bytes: der},
-		"cert.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o600); err != nil {
-			return fmt.Errorf("lab: certs: %w", err)
-		}
+	if _, err := certs.Write(dir, hosts); err != nil {
+		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
 }

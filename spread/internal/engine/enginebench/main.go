@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"spread.dev/echo-server/testbin"
 )
 
 const (
@@ -186,10 +188,9 @@ func ratio(a, b float64) string {
 
 func render(rows [][]string, spread string) string {
 	var b strings.Builder
-	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&b, "## Engine\n\nMeasured %s on %d CPUs (%s/%s, %s; load average at the end: %s). Peer: bare goja runtimes running the same\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
-		strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
+		testbin.LoadAvg())
 	b.WriteString("script without the engine (no modules, tags, samples or executors): the floor of what a JS VU costs.\n\n")
 	b.WriteString("| measurement | spread | peer | spread / peer | goal |\n|---|---|---|---|---|\n")
 	for _, r := range rows {

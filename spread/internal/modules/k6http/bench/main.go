@@ -123,7 +123,7 @@ func run(conns int, d time.Duration, rounds int, out, spreadBin, echoBin, gogc s
 		tools = append(tools, sp)
 	}
 	all := map[string][]result{}
-	load := loadavg()
+	load := testbin.LoadAvg()
 	for r := 0; r < rounds; r++ {
 		for _, tool := range tools {
 			res, err := measure(srv, tool.name, tool.args, tool.env, tmp, tool.parse)
@@ -328,18 +328,6 @@ func yes(ok bool) string {
 		return "met"
 	}
 	return "missed"
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // procCPU is a process's user+system CPU time from /proc/PID/stat.
