@@ -7,43 +7,15 @@
 // iteration, scenario) once the init context is over, the current tag set,
 // the run's options, the metric registry and a way to push samples.
 //
-// A complete module:
+// A complete module, as a runnable example, is in example_test.go (go doc
+// shows it as this package's Example): it registers k6/x/counter, whose
+// bump(n) pushes a sample of its own counter metric. A script then does
+// `import { bump } from 'k6/x/counter'`.
 //
-//	package counter
-//
-//	import (
-//		"time"
-//
-//		"spread.dev/spread/ext"
-//	)
-//
-//	func init() { ext.Register("k6/x/counter", &module{}) }
-//
-//	type module struct{}
-//
-//	func (*module) NewModuleInstance(vu ext.VU) ext.Instance {
-//		m, _ := vu.Metrics().NewMetric("counter_bumps", ext.Counter)
-//		return &instance{vu: vu, bumps: m}
-//	}
-//
-//	type instance struct {
-//		vu    ext.VU
-//		bumps *ext.Metric
-//	}
-//
-//	func (i *instance) Exports() ext.Exports {
-//		return ext.Exports{Named: map[string]any{
-//			"bump": func(n float64) {
-//				if i.vu.State() == nil {
-//					panic(i.vu.Runtime().NewTypeError("bump() is not allowed in the init context"))
-//				}
-//				i.vu.Push(ext.Sample{Metric: i.bumps, Time: time.Now(), Tags: i.vu.Tags(), Value: n})
-//			},
-//		}}
-//	}
-//
-// A script then does `import { bump } from 'k6/x/counter'` (or
-// `import counter from 'k6/x/counter'; counter.bump(1)`).
+// What is not the contract lives next to it: spread/ext/httpkit (the HTTP
+// reporting kit of k6/http and k6/x/http3: results, tags, samples, error
+// codes, response objects) and spread/ext/exttest (a fake VU for module
+// tests). `spread build --with` links a module into a spread binary.
 package ext
 
 import (
