@@ -112,17 +112,44 @@ func TestProjectPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total time.Duration
 	expects := map[Expect]int{}
 	for _, e := range p.Experiments {
 		if _, err := os.Stat(filepath.Join(p.Dir, e.Script)); err != nil {
 			t.Errorf("%s: %v", e.Name, err)
 		}
-		total += e.Duration.D() + 8*time.Second // lab start/stop overhead
 		expects[e.Expect]++
 	}
-	if total > 10*time.Minute {
-		t.Errorf("plan takes ~%s, want <= 10m", total)
+	// The default plan (make experiments) stays under 10 minutes and
+	// still has a row of every fix kind measured by default and an
+	// emulated link; --full runs the rest.
+	def, err := p.SelectFull(nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := ExpectedTime(def); total > 10*time.Minute {
+		t.Errorf("default plan takes ~%s, want <= 10m", total)
+	}
+	all, _ := p.SelectFull(nil, true)
+	if len(all) != len(p.Experiments) || len(def) >= len(all) {
+		t.Errorf("default %d rows, full %d, plan %d", len(def), len(all), len(p.Experiments))
+	}
+	fixes, protos, linked := map[string]bool{}, map[string]bool{}, false
+	for _, e := range def {
+		fixes[e.Fix], protos[e.Protocol] = true, true
+		linked = linked || e.Link != ""
+	}
+	for _, want := range []string{"none", "close", "per-request-fresh", "server-max-age", "l7-proxy-haproxy", "l7-proxy-caddy-h3"} {
+		if !fixes[want] {
+			t.Errorf("default plan has no row with fix %s", want)
+		}
+	}
+	for _, want := range []string{"h1", "h2", "h3", "ws"} {
+		if !protos[want] {
+			t.Errorf("default plan has no %s row", want)
+		}
+	}
+	if !linked {
+		t.Error("default plan has no row on an emulated link")
 	}
 	for _, want := range []Expect{ExpectBalanced, ExpectZero, ExpectFair, ExpectPinned, ExpectConverges, ExpectStall, ExpectRecovers} {
 		if expects[want] == 0 {

@@ -57,7 +57,10 @@ func (c *caddy) config(cfg Config) ([]string, error) {
 				"listen":                  []string{cfg.Listen},
 				"protocols":               []string{"h1", "h2", "h3"},
 				"automatic_https":         map[string]any{"disable": true},
-				"tls_connection_policies": []map[string]any{{}},
+				// A client dialing an IP sends no SNI, and over QUIC the
+				// local address Caddy would match instead is the
+				// wildcard: name the certificate (it holds localhost).
+				"tls_connection_policies": []map[string]any{{"default_sni": "localhost"}},
 				"routes": []map[string]any{{"handle": []map[string]any{{
 					"handler": "reverse_proxy",
 					// Looked up again every second: the lab's endpoints
