@@ -54,9 +54,9 @@ func (c *caddy) config(cfg Config) ([]string, error) {
 			"tls": map[string]any{"certificates": map[string]any{
 				"load_files": []map[string]any{{"certificate": cfg.CertFile, "key": cfg.KeyFile}}}},
 			"http": map[string]any{"servers": map[string]any{"edge": map[string]any{
-				"listen":                  []string{cfg.Listen},
-				"protocols":               []string{"h1", "h2", "h3"},
-				"automatic_https":         map[string]any{"disable": true},
+				"listen":          []string{cfg.Listen},
+				"protocols":       []string{"h1", "h2", "h3"},
+				"automatic_https": map[string]any{"disable": true},
 				// A client dialing an IP sends no SNI, and over QUIC the
 				// local address Caddy would match instead is the
 				// wildcard: name the certificate (it holds localhost).
