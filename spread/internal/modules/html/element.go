@@ -2,6 +2,7 @@ package html
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 
 	"github.com/PuerkitoBio/goquery"
@@ -81,9 +82,78 @@ func (e *Element) Lang() string        { v, _ := e.attr("lang"); return v }
 func (e *Element) ClassList() []string { return strings.Fields(e.ClassName()) }
 func (e *Element) TextContent() string { return e.sel().Text() }
 
+// The URL parts of an <a> or <area> element's href (HTMLHyperlinkElementUtils,
+// as k6's anchor elements have them); "" when there is no valid href.
+func (e *Element) hrefURL() *url.URL {
+	h, ok := e.attr("href")
+	if !ok {
+		return nil
+	}
+	u, err := url.Parse(h)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+func (e *Element) urlPart(f func(*url.URL) string) string {
+	if u := e.hrefURL(); u != nil {
+		return f(u)
+	}
+	return ""
+}
+
+func (e *Element) Href() string { return e.urlPart(func(u *url.URL) string { return u.String() }) }
+func (e *Element) Host() string { return e.urlPart(func(u *url.URL) string { return u.Host }) }
+func (e *Element) Hostname() string {
+	return e.urlPart(func(u *url.URL) string { return u.Hostname() })
+}
+func (e *Element) Port() string { return e.urlPart(func(u *url.URL) string { return u.Port() }) }
+func (e *Element) Pathname() string {
+	return e.urlPart(func(u *url.URL) string { return u.EscapedPath() })
+}
+func (e *Element) Protocol() string {
+	return e.urlPart(func(u *url.URL) string {
+		if u.Scheme == "" {
+			return ""
+		}
+		return u.Scheme + ":"
+	})
+}
+func (e *Element) Search() string {
+	return e.urlPart(func(u *url.URL) string {
+		if u.RawQuery == "" {
+			return ""
+		}
+		return "?" + u.RawQuery
+	})
+}
+func (e *Element) Hash() string {
+	return e.urlPart(func(u *url.URL) string {
+		if u.Fragment == "" {
+			return ""
+		}
+		return "#" + u.EscapedFragment()
+	})
+}
+func (e *Element) Username() string {
+	return e.urlPart(func(u *url.URL) string { return u.User.Username() })
+}
+func (e *Element) Password() string {
+	return e.urlPart(func(u *url.URL) string { p, _ := u.User.Password(); return p })
+}
+func (e *Element) Origin() string {
+	return e.urlPart(func(u *url.URL) string {
+		if u.Scheme == "" || u.Host == "" {
+			return ""
+		}
+		return u.Scheme + "://" + u.Host
+	})
+}
+
 // Text is textContent under the Selection's name: k6 hands the callbacks
 // of map/filter/is/not a node its documentation reads with el.text().
-func (e *Element) Text() string { return e.TextContent() }
+func (e *Element) Text() string        { return e.TextContent() }
 func (e *Element) HasAttributes() bool { return len(e.n.Attr) > 0 }
 func (e *Element) HasChildNodes() bool { return e.n.FirstChild != nil }
 func (e *Element) HasAttribute(name string) bool {

@@ -18,3 +18,24 @@ func TestK6DocsCallbacks(t *testing.T) {
 		}
 	}
 }
+
+// TestAnchorURLParts: an <a>'s href parts, as k6's anchor elements.
+func TestAnchorURLParts(t *testing.T) {
+	pre := `const a = parseHTML('<a href="http://user:pw@example.com:8080/p/q?x=1#frag">l</a>').find('a').get(0);`
+	for _, tc := range []struct{ src, want string }{
+		{`a.host()`, "example.com:8080"},
+		{`a.hostname()`, "example.com"},
+		{`a.port()`, "8080"},
+		{`a.protocol()`, "http:"},
+		{`a.pathname()`, "/p/q"},
+		{`a.search()`, "?x=1"},
+		{`a.hash()`, "#frag"},
+		{`a.username() + '/' + a.password()`, "user/pw"},
+		{`a.origin()`, "http://example.com:8080"},
+	} {
+		got, err := eval(t, pre+tc.src)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q (%v), want %q", tc.src, got, err, tc.want)
+		}
+	}
+}
