@@ -306,15 +306,8 @@ func derivedOptions(o *options.Options, scens []executor.Config) map[string]any 
 // pruneZero drops zero values that do not apply to the executor, so the
 // output reads like the scenario a user would write.
 func pruneZero(m map[string]any) map[string]any {
-	keep := map[string]bool{"vus": true}
-	switch m["executor"] {
-	case executor.RampingVUs:
-		keep = map[string]bool{"startVUs": true}
-	case executor.RampingArrivalRate:
-		keep = map[string]bool{"startRate": true}
-	case executor.ConstantArrivalRate:
-		keep = map[string]bool{}
-	}
+	name, _ := m["executor"].(string)
+	keep := executor.ShownZeros(name)
 	for k, v := range m {
 		zero := false
 		switch x := v.(type) {

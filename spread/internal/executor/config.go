@@ -163,15 +163,8 @@ func ParseScenario(name string, body json.RawMessage) (Config, error) {
 }
 
 func requiredKeys(executor string) []string {
-	switch executor {
-	case ConstantVUs:
-		return []string{"duration"}
-	case RampingVUs:
-		return []string{"stages"}
-	case ConstantArrivalRate:
-		return []string{"rate", "duration", "preAllocatedVUs"}
-	case RampingArrivalRate:
-		return []string{"stages", "preAllocatedVUs"}
+	if k, ok := kinds[executor]; ok {
+		return k.required()
 	}
 	return nil
 }
@@ -278,45 +271,17 @@ func applyDefaults(cfg *Config, has func(string) bool) {
 	if cfg.Exec == "" {
 		cfg.Exec = DefaultExec
 	}
-	switch cfg.Executor {
-	case ConstantVUs:
-		if !has("vus") {
-			cfg.VUs = 1
-		}
-	case RampingVUs:
-		if !has("startVUs") {
-			cfg.StartVUs = 1
-		}
-		if !has("gracefulRampDown") {
-			cfg.GracefulRampDown = DefaultGracefulRampDown
-		}
-	case PerVUIterations, SharedIterations:
-		if !has("vus") {
-			cfg.VUs = 1
-		}
-		if !has("iterations") {
-			cfg.Iterations = 1
-		}
-		if !has("maxDuration") {
-			cfg.MaxDuration = DefaultMaxDuration
-		}
-	case ConstantArrivalRate, RampingArrivalRate:
-		if !has("timeUnit") {
-			cfg.TimeUnit = DefaultTimeUnit
-		}
-		if !has("maxVUs") {
-			cfg.MaxVUs = cfg.PreAllocatedVUs
-		}
+	if k, ok := kinds[cfg.Executor]; ok {
+		k.defaults(cfg, has)
 	}
 }
 
 // Validate checks a complete Config (defaults applied) against k6's rules.
 func (c Config) Validate() error {
-	fail := func(format string, a ...any) error {
-		return fmt.Errorf("scenario %q: "+format, append([]any{c.Name}, a...)...)
-	}
-	if _, ok := executorKeys[c.Executor]; !ok {
-		return fail("unknown executor %q (one of %s)", c.Executor, strings.Join(Executors(), ", "))
+	v := validator{c}
+	k, ok := kinds[c.Executor]
+	if !ok {
+		return v.fail("unknown executor %q (one of %s)", c.Executor, strings.Join(Executors(), ", "))
 	}
 	durs := []struct {
 		name string
@@ -324,130 +289,16 @@ func (c Config) Validate() error {
 	}{{"startTime", c.StartTime}, {"gracefulStop", c.GracefulStop}, {"gracefulRampDown", c.GracefulRampDown}}
 	for _, d := range durs {
 		if d.d < 0 {
-			return fail("%s must not be negative (got %s)", d.name, d.d)
+			return v.fail("%s must not be negative (got %s)", d.name, d.d)
 		}
 		if d.d > maxTimeLimit {
-			return fail("%s %s is too long", d.name, d.d)
+			return v.fail("%s %s is too long", d.name, d.d)
 		}
 	}
 	if c.Exec == "" {
-		return fail("exec must not be empty")
+		return v.fail("exec must not be empty")
 	}
-	positive := func(name string, v, limit int64) error {
-		if v <= 0 {
-			return fail("%s must be more than 0 (got %d)", name, v)
-		}
-		if v > limit {
-			return fail("%s %d is too large (at most %d)", name, v, limit)
-		}
-		return nil
-	}
-	nonNeg := func(name string, v, limit int64) error {
-		if v < 0 {
-			return fail("%s must not be negative (got %d)", name, v)
-		}
-		if v > limit {
-			return fail("%s %d is too large (at most %d)", name, v, limit)
-		}
-		return nil
-	}
-	posDur := func(name string, d Duration) error {
-		if d <= 0 {
-			return fail("%s must be more than 0 (got %s)", name, d)
-		}
-		if d > maxTimeLimit {
-			return fail("%s %s is too long", name, d)
-		}
-		return nil
-	}
-	stages := func(what string) error {
-		if len(c.Stages) == 0 {
-			return fail("stages must have at least one stage")
-		}
-		if len(c.Stages) > maxStageCount {
-			return fail("too many stages (%d)", len(c.Stages))
-		}
-		var total Duration
-		for i, st := range c.Stages {
-			if st.Duration < 0 || st.Duration > maxTimeLimit {
-				return fail("stage %d: duration %s out of range", i, st.Duration)
-			}
-			if st.Target < 0 {
-				return fail("stage %d: target %s must not be negative (got %d)", i, what, st.Target)
-			}
-			limit := int64(maxVUsLimit)
-			if what == "rate" {
-				limit = maxRateLimit
-			}
-			if st.Target > limit {
-				return fail("stage %d: target %d is too large", i, st.Target)
-			}
-			total += st.Duration
-			if total > maxTimeLimit {
-				return fail("stages are too long in total")
-			}
-		}
-		if total <= 0 {
-			return fail("the total duration of the stages must be more than 0")
-		}
-		return nil
-	}
-	var err error
-	switch c.Executor {
-	case ConstantVUs:
-		if err = positive("vus", c.VUs, maxVUsLimit); err == nil {
-			err = posDur("duration", c.Duration)
-		}
-	case RampingVUs:
-		if err = nonNeg("startVUs", c.StartVUs, maxVUsLimit); err == nil {
-			err = stages("VUs")
-		}
-		if err == nil && c.maxTarget() == 0 {
-			err = fail("startVUs and every stage target are 0: the scenario would never run a VU")
-		}
-	case PerVUIterations, SharedIterations:
-		if err = positive("vus", c.VUs, maxVUsLimit); err == nil {
-			err = positive("iterations", c.Iterations, maxIterLimit)
-		}
-		if err == nil {
-			err = posDur("maxDuration", c.MaxDuration)
-		}
-		if err == nil && c.Executor == PerVUIterations && c.Iterations > maxIterLimit/c.VUs {
-			err = fail("vus x iterations (%d x %d) is too large", c.VUs, c.Iterations)
-		}
-		if err == nil && c.Executor == SharedIterations && c.Iterations < c.VUs {
-			err = fail("the number of iterations (%d) can't be less than the number of VUs (%d)", c.Iterations, c.VUs)
-		}
-	case ConstantArrivalRate:
-		if err = positive("rate", c.Rate, maxRateLimit); err == nil {
-			err = posDur("duration", c.Duration)
-		}
-	case RampingArrivalRate:
-		if err = nonNeg("startRate", c.StartRate, maxRateLimit); err == nil {
-			err = stages("rate")
-		}
-	}
-	if err != nil {
-		return err
-	}
-	if c.Executor == ConstantArrivalRate || c.Executor == RampingArrivalRate {
-		if err := posDur("timeUnit", c.TimeUnit); err != nil {
-			return err
-		}
-		if err := nonNeg("preAllocatedVUs", c.PreAllocatedVUs, maxVUsLimit); err != nil {
-			return err
-		}
-		if err := nonNeg("maxVUs", c.MaxVUs, maxVUsLimit); err != nil {
-			return err
-		}
-		if c.MaxVUs < c.PreAllocatedVUs {
-			return fail("maxVUs (%d) can't be less than preAllocatedVUs (%d)", c.MaxVUs, c.PreAllocatedVUs)
-		}
-		if c.MaxVUs == 0 {
-			return fail("preAllocatedVUs or maxVUs must be more than 0")
-		}
-	}
-	return nil
+	return k.validate(c, v)
 }
 
 // maxTarget is the largest VU count (ramping-vus) or rate (ramping-arrival-rate).
@@ -532,17 +383,8 @@ func ParseStage(s string) (Stage, error) {
 // Length is the scenario's planned length from its start, without gracefulStop
 // (maxDuration for the iteration executors).
 func (c Config) Length() time.Duration {
-	switch c.Executor {
-	case ConstantVUs, ConstantArrivalRate:
-		return c.Duration.D()
-	case PerVUIterations, SharedIterations:
-		return c.MaxDuration.D()
-	case RampingVUs, RampingArrivalRate:
-		var t time.Duration
-		for _, st := range c.Stages {
-			t += st.Duration.D()
-		}
-		return t
+	if k, ok := kinds[c.Executor]; ok {
+		return k.length(c)
 	}
 	return 0
 }
@@ -555,24 +397,10 @@ func (c Config) Description() string {
 	if c.StartTime > 0 {
 		extra = append(extra, "startTime: "+c.StartTime.String())
 	}
-	switch c.Executor {
-	case ConstantVUs:
-		s = fmt.Sprintf("%d looping VUs for %s", c.VUs, c.Duration)
-	case RampingVUs:
-		s = fmt.Sprintf("Up to %d looping VUs for %s over %d stages", c.maxTarget(), Duration(c.Length()), len(c.Stages))
-		extra = append(extra, "gracefulRampDown: "+c.GracefulRampDown.String())
-	case PerVUIterations:
-		s = fmt.Sprintf("%d iterations for each of %d VUs", c.Iterations, c.VUs)
-		extra = append(extra, "maxDuration: "+c.MaxDuration.String())
-	case SharedIterations:
-		s = fmt.Sprintf("%d iterations shared among %d VUs", c.Iterations, c.VUs)
-		extra = append(extra, "maxDuration: "+c.MaxDuration.String())
-	case ConstantArrivalRate:
-		s = fmt.Sprintf("%.2f iterations/s for %s", perSecond(c.Rate, c.TimeUnit), c.Duration)
-		extra = append(extra, fmt.Sprintf("maxVUs: %d-%d", c.PreAllocatedVUs, c.MaxVUs))
-	case RampingArrivalRate:
-		s = fmt.Sprintf("Up to %.2f iterations/s for %s over %d stages", perSecond(c.maxTarget(), c.TimeUnit), Duration(c.Length()), len(c.Stages))
-		extra = append(extra, fmt.Sprintf("maxVUs: %d-%d", c.PreAllocatedVUs, c.MaxVUs))
+	if k, ok := kinds[c.Executor]; ok {
+		var more []string
+		s, more = k.describe(c)
+		extra = append(extra, more...)
 	}
 	extra = append(extra, "gracefulStop: "+c.GracefulStop.String())
 	if c.Exec != "" && c.Exec != DefaultExec {

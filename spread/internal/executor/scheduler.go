@@ -173,31 +173,9 @@ type scenario struct {
 
 func newScenario(c Config, seg Segment, hooks Hooks) *scenario {
 	sc := &scenario{cfg: c, seg: seg, hooks: hooks}
-	switch c.Executor {
-	case ConstantVUs:
-		sc.vus = seg.Scale(c.VUs)
-	case PerVUIterations:
-		sc.vus, sc.iters = seg.Scale(c.VUs), c.Iterations
-	case SharedIterations:
-		// Iterations are dealt to the segments by VU, not by width: test-wide
-		// iteration k belongs to the segment owning VU k mod vus. The shares
-		// still sum exactly, and a segment gets iterations only if it has VUs
-		// to run them (by width, one with no VU would leave a gap).
-		sc.vus = seg.Scale(c.VUs)
-		sc.iters = (c.Iterations/c.VUs)*sc.vus + seg.Scale(c.Iterations%c.VUs)
-	case RampingVUs:
-		sc.vus = seg.Scale(c.maxTarget())
-	case ConstantArrivalRate, RampingArrivalRate:
-		sc.planVUs = seg.Scale(c.PreAllocatedVUs)
-		sc.maxVUs = max(seg.Scale(c.MaxVUs), sc.planVUs)
-		// A segment with a share of the iteration starts but no VU by
-		// rounding would drop them all; give it one.
-		if sc.maxVUs == 0 && c.MaxVUs > 0 {
-			sc.maxVUs = 1
-		}
-		return sc
+	if k, ok := kinds[c.Executor]; ok { // New validates: always found there
+		k.plan(sc)
 	}
-	sc.planVUs, sc.maxVUs = sc.vus, sc.vus
 	return sc
 }
 
@@ -284,33 +262,8 @@ func (sc *scenario) run(ctx context.Context, pool Pool, stop <-chan struct{}) {
 
 	ph := startPhases(ctx, sc.cfg.Length(), sc.cfg.GracefulStop.D(), stop)
 	defer ph.finish()
-	switch sc.cfg.Executor {
-	case ConstantVUs:
-		sc.runLooping(ph, pool, func(slot, vuIter int64) (Iteration, bool) {
-			local := sc.seq.Add(1) - 1
-			return sc.iteration(vuIter, local, sc.seg.Global(local)), true
-		})
-	case PerVUIterations:
-		sc.runLooping(ph, pool, func(slot, vuIter int64) (Iteration, bool) {
-			if vuIter >= sc.iters {
-				return Iteration{}, false
-			}
-			// Each VU of the test owns a block of `iterations` numbers.
-			return sc.iteration(vuIter, sc.seq.Add(1)-1, sc.seg.Global(slot)*sc.iters+vuIter), true
-		})
-	case SharedIterations:
-		sc.runLooping(ph, pool, func(slot, vuIter int64) (Iteration, bool) {
-			local := sc.seq.Add(1) - 1
-			if local >= sc.iters {
-				return Iteration{}, false
-			}
-			inTest := (local/sc.vus)*sc.cfg.VUs + sc.seg.Global(local%sc.vus)
-			return sc.iteration(vuIter, local, inTest), true
-		})
-	case RampingVUs:
-		sc.runRampingVUs(ph, pool)
-	case ConstantArrivalRate, RampingArrivalRate:
-		sc.runArrivalRate(ph, pool)
+	if k, ok := kinds[sc.cfg.Executor]; ok {
+		k.run(sc, ph, pool)
 	}
 }
 
