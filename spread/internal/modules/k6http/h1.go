@@ -3,6 +3,7 @@ package k6http
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,14 +31,33 @@ import (
 // the standard library. HTTPS (HTTP/2 by ALPN, or HTTP/1.1) keeps using
 // net/http's Transport.
 
+// The same client also runs HTTP/1.1 over TLS when HTTP/2 is switched off
+// (GODEBUG=http2client=0, k6's documented way to force HTTP/1.1 on
+// https): the TLS handshake is crypto/tls's, done here on the VU's
+// goroutine, and the request then goes as on a cleartext connection
+// (issue 17: net/http's two goroutines per connection cost 2-3x the client
+// CPU of wrk over https). With HTTP/2 allowed, https stays on net/http's
+// Transport, which negotiates h2 by ALPN.
+
 // h1Conn is one keep-alive connection of a VU.
 type h1Conn struct {
-	cc       *countingConn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	remoteIP string // formatted once per connection
-	port     int
+	cc         *countingConn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	remoteIP   string // formatted once per connection
+	port       int
+	tlsVersion string // "" on cleartext
 }
+
+// h1OverTLS: https requests take the h1 client (HTTP/2 switched off).
+var h1OverTLS = func() bool {
+	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
+		if strings.TrimSpace(kv) == "http2client=0" {
+			return true
+		}
+	}
+	return false
+}()
 
 // h1Pool holds a VU's idle cleartext connections by host:port. Batch
 // requests use it concurrently; a connection serves one request at a time.
@@ -97,15 +118,25 @@ var errStaleConn = errors.New("server closed idle connection")
 // as net/http does.
 func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte) (*countingConn, string) {
 	addr := u.Host
+	secure := u.Scheme == "https"
 	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	poolKey := addr
+	if secure {
+		poolKey = "tls:" + addr // never hand a cleartext connection to an https request
 	}
 	closeAfter := c.cfg.NoConnectionReuse || hasToken(rq.header.Values("Connection"), "close")
 	replayable := method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
 		rq.header.Get("Idempotency-Key") != "" || rq.header.Get("X-Idempotency-Key") != ""
 	for attempt := 0; ; attempt++ {
 		var connectStart, connectDone time.Time
-		conn := c.h1.get(addr)
+		var tlsHandshaking time.Duration
+		conn := c.h1.get(poolKey)
 		reused := conn != nil
 		if reused && !replayable && !conn.alive() {
 			_ = conn.cc.Close()
@@ -124,7 +155,22 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 				c.h1Fail(res, err, deadline)
 				return nil, ""
 			}
-			conn = &h1Conn{cc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+			var rw io.ReadWriter = nc
+			var tlsVersion string
+			if secure {
+				tc, err := c.h1Handshake(nc, u.Hostname(), deadline)
+				tlsDone := time.Now()
+				if err != nil {
+					_ = nc.Close()
+					res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart),
+						TLSHandshaking: tlsDone.Sub(connectDone)}
+					c.h1Fail(res, err, deadline)
+					return nc, ""
+				}
+				tlsHandshaking = tlsDone.Sub(connectDone)
+				rw, tlsVersion = tc, tlsVersionName(tc.ConnectionState().Version)
+			}
+			conn = &h1Conn{cc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), tlsVersion: tlsVersion}
 			if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 				conn.remoteIP, conn.port = a.IP.String(), a.Port
 			}
@@ -132,6 +178,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		gotConn := time.Now()
 		_ = conn.cc.SetDeadline(deadline)
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
+		res.TLSVersion = conn.tlsVersion
 		err := writeH1Request(conn.bw, method, u, rq.header, body, closeAfter)
 		wrote := time.Now()
 		var firstByte time.Time
@@ -158,7 +205,11 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		data, readErr := readBody(resp, rq)
 		end := time.Now()
 		res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, end)
+		res.Timings.TLSHandshaking = tlsHandshaking
 		res.Proto = resp.Proto
+		if secure {
+			c.sawHost(u.Host)
+		}
 		res.Headers = resp.Header
 		if readErr != nil {
 			_ = conn.cc.Close()
@@ -170,10 +221,32 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			// Content-Length) would be read as the next response.
 			_ = conn.cc.Close()
 		} else {
-			c.h1.put(addr, conn)
+			c.h1.put(poolKey, conn)
 		}
 		return conn.cc, c.finish(res, rq, resp, data)
 	}
+}
+
+// h1Handshake runs the TLS handshake on a new connection with the VU's TLS
+// settings (as net/http's Transport would: SNI and verification for host),
+// offering only HTTP/1.1 by ALPN.
+func (c *client) h1Handshake(nc net.Conn, host string, deadline time.Time) (*tls.Conn, error) {
+	conf := c.transport.TLSClientConfig.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = host
+	}
+	conf.NextProtos = []string{"http/1.1"}
+	ctx := c.withTLSHost(context.Background(), host)
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	tc := tls.Client(nc, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 // h1Fail records an error; past the request's deadline it is a timeout

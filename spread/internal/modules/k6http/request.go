@@ -166,7 +166,7 @@ func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *reques
 		res.Name = res.URL
 	}
 	res.Start = time.Now()
-	if u.Scheme == "http" {
+	if u.Scheme == "http" || (u.Scheme == "https" && h1OverTLS) {
 		conn, location := c.h1RoundTrip(deadline, rq, res, method, u, body)
 		return res, conn, location
 	}
