@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -16,6 +17,35 @@ import (
 	"spread.dev/spread/internal/engine"
 	"spread.dev/spread/internal/options"
 )
+
+// memProfileOnSignal writes a heap profile and MemStats on each SIGUSR1
+// until the returned function is called.
+func memProfileOnSignal(path string) func() {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-usr1:
+				runtime.GC()
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					_ = f.Close()
+				}
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				_ = os.WriteFile(path+".txt", fmt.Appendf(nil,
+					"HeapAlloc %d\nHeapInuse %d\nHeapIdle %d\nHeapReleased %d\nStackInuse %d\nStackSys %d\nSys %d\nNumGoroutine %d\nMSpanInuse %d\nGCSys %d\nOtherSys %d\n",
+					m.HeapAlloc, m.HeapInuse, m.HeapIdle, m.HeapReleased, m.StackInuse, m.StackSys, m.Sys,
+					runtime.NumGoroutine(), m.MSpanInuse, m.GCSys, m.OtherSys), 0o644)
+			}
+		}
+	}()
+	return func() { signal.Stop(usr1); close(done) }
+}
 
 // runFlags are `spread run`'s flags; other files may add to them through
 // runFlagHooks (e.g. --k8s-scale) without touching this one.
@@ -100,6 +130,13 @@ func newRunCommand() *cobra.Command {
 						defer pprof.StopCPUProfile()
 					}
 				}
+			}
+			if path := os.Getenv("SPREAD_MEMPROFILE"); path != "" {
+				// For memory profiling of a running test (docs/bench/engine.md):
+				// each SIGUSR1 writes the heap profile to path and the
+				// runtime's memory statistics to path.txt.
+				stop := memProfileOnSignal(path)
+				defer stop()
 			}
 			sigs := make(chan os.Signal, 2)
 			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
