@@ -14,7 +14,7 @@ export CGO_ENABLED ?= 0
 MODULES := ./spread/... ./echo-server/... ./xk6-http3/... ./k8s/...
 CERT_HOSTS ?= echo-server,echo-server.spread,echo-server.spread.svc,echo-server.spread.svc.cluster.local,echo-server-nodeport.spread.svc,localhost,127.0.0.1
 
-.PHONY: all build test vet experiments bench clean deps images certs
+.PHONY: all build test vet experiments writeup bench clean deps images certs
 
 all: build
 
@@ -39,6 +39,13 @@ experiments: build
 	$(BIN)/spread experiments --plan scripts/experiments.yaml --out results
 	@echo "report: results/report.html  table: results/summary.md"
 
+# The write-up's setup at full scale (1000 users, 5-minute runs, about 40
+# minutes): not part of `make experiments`. Locust rows need python3-locust.
+writeup: build
+	./.ci/deps.sh --experiments
+	$(BIN)/spread experiments --plan scripts/writeup.yaml --out results-writeup
+	@echo "report: results-writeup/report.html  table: results-writeup/summary.md"
+
 bench: build
 	./bench/run.sh
 
@@ -54,4 +61,4 @@ certs: build
 	[ -f k8s/base/certs/quic.keys ] || $(BIN)/echo-server keys --out k8s/base/certs/quic.keys
 
 clean:
-	rm -rf $(BIN) results dist
+	rm -rf $(BIN) results results-writeup dist

@@ -197,6 +197,19 @@ func runOne(ctx context.Context, o Options, e plan.Experiment, proxy string) Out
 	rctx, cancel := context.WithTimeout(ctx, e.Duration.D()+3*time.Minute)
 	defer cancel()
 	res, labErr := o.Lab(rctx, cfg)
+	if e.ClientCmd != "" && res != nil {
+		out := serverSide(e, res, s)
+		if labErr != nil {
+			out.Summary.Error = labErr.Error()
+		}
+		withCosts(&out.Summary, res)
+		out.Summary.Verdict, out.Summary.VerdictDetail = e.Expect.Judge(out.Summary)
+		out.Run.Summary = out.Summary
+		if err := writeJSON(filepath.Join(dir, "result.json"), map[string]any{"summary": out.Summary, "lab": res}); err != nil {
+			return fail(err)
+		}
+		return out
+	}
 	if labErr != nil && (res == nil || !nonEmpty(res.SamplesFile)) {
 		return fail(labErr) // the lab's errors say "lab: ..." already
 	}
@@ -239,16 +252,26 @@ func nonEmpty(path string) bool {
 
 // labConfig turns an experiment into the lab's configuration.
 func labConfig(o Options, e plan.Experiment, proxy, dir string) (lab.Config, error) {
-	script := e.Script
-	if !filepath.IsAbs(script) {
-		script = filepath.Join(o.Plan.Dir, script)
-	}
-	script, err := filepath.Abs(script)
-	if err != nil {
-		return lab.Config{}, err
-	}
-	if _, err := os.Stat(script); err != nil {
-		return lab.Config{}, fmt.Errorf("script: %w", err)
+	script, clientCmd := "", ""
+	var err error
+	if e.ClientCmd != "" {
+		pdir, err := filepath.Abs(o.Plan.Dir)
+		if err != nil {
+			return lab.Config{}, err
+		}
+		clientCmd = "cd '" + pdir + "' && " + e.ClientCmd
+	} else {
+		script = e.Script
+		if !filepath.IsAbs(script) {
+			script = filepath.Join(o.Plan.Dir, script)
+		}
+		script, err = filepath.Abs(script)
+		if err != nil {
+			return lab.Config{}, err
+		}
+		if _, err := os.Stat(script); err != nil {
+			return lab.Config{}, fmt.Errorf("script: %w", err)
+		}
 	}
 	env := map[string]string{"VUS": fmt.Sprint(e.VUs), "DURATION": e.Duration.D().String()}
 	for k, v := range e.Env {
@@ -292,6 +315,7 @@ func labConfig(o Options, e plan.Experiment, proxy, dir string) (lab.Config, err
 		ClientLink:                clientLink,
 		PodLimits:                 limits,
 		Script:                    script,
+		ClientCmd:                 clientCmd,
 		RunArgs:                   runArgs,
 		Env:                       env,
 		OutDir:                    dir,
@@ -600,4 +624,81 @@ func withCosts(s *report.Summary, res *lab.Result) {
 	if res.L7 != nil {
 		s.ProxyCPUUsPerReq = per(res.L7.CPUSeconds)
 	}
+}
+
+// serverSide summarises a foreign client's run (client_cmd) from the pods'
+// own counters: requests per pod, and the added pods' share of what was
+// served from their readiness plus the settle time to the end (the pods'
+// counters are sampled every second). No latency: the client's own
+// report (in spread.log) has it.
+func serverSide(e plan.Experiment, res *lab.Result, s report.Summary) Outcome {
+	tl := timelineOf(e, res)
+	s.PerPod = map[string]int64{}
+	var total float64
+	for name, st := range res.PodStats {
+		if st.Requests != nil {
+			s.PerPod[name] = int64(*st.Requests)
+			total += *st.Requests
+		}
+	}
+	s.Requests = int64(total)
+	var end float64
+	for _, ev := range res.Events {
+		if ev.Kind == "script-exited" {
+			end = ev.AtSeconds
+		}
+	}
+	s.DurationS = end
+	if end > 0 {
+		s.RPS = total / end
+	}
+	var top int64
+	for _, n := range s.PerPod {
+		top = max(top, n)
+	}
+	if total > 0 {
+		s.TopPodShare = float64(top) / total
+	}
+	if tl.readyAt != nil && s.ReplicasAfter > s.ReplicasBefore {
+		from := *tl.readyAt + e.Settle.D().Seconds()
+		isNew := map[string]bool{}
+		for _, p := range tl.opts.NewPods {
+			isNew[p] = true
+		}
+		var all, added float64
+		for name, st := range res.PodStats {
+			served := servedSince(st, from)
+			all += served
+			if isNew[name] {
+				added += served
+			}
+		}
+		if all > 0 {
+			v := added / all
+			s.NewPodShare = &v
+		}
+		fair := float64(s.ReplicasAfter-s.ReplicasBefore) / float64(s.ReplicasAfter)
+		s.FairShare = &fair
+		s.ReadyAtS = tl.readyAt
+	}
+	s.ScaleAtS = tl.scaleAt
+	return Outcome{Summary: s, Run: report.Run{Summary: s, Markers: tl.markers}}
+}
+
+// servedSince is how many requests a pod served from at (seconds from the
+// start) on, from its sampled cumulative counter.
+func servedSince(st lab.PodStats, at float64) float64 {
+	if st.Requests == nil {
+		return 0
+	}
+	var before float64
+	for _, smp := range st.OverTime {
+		if smp.AtSeconds > at {
+			break
+		}
+		if smp.Requests != nil {
+			before = *smp.Requests
+		}
+	}
+	return *st.Requests - before
 }

@@ -249,3 +249,33 @@ func TestWithCosts(t *testing.T) {
 		t.Errorf("no costs measured: %+v", s)
 	}
 }
+
+// A foreign client's row (client_cmd) is counted on the server side: the
+// added pod's share from its readiness (+ settle) on, from the pods'
+// sampled counters.
+func TestServerSideShares(t *testing.T) {
+	v := func(x float64) *float64 { return &x }
+	start := time.Now()
+	e := plan.Experiment{Name: "foreign", Replicas: 1, Scale: "2@2s", Settle: plan.Duration(time.Second), Expect: plan.ExpectFair}
+	res := &lab.Result{Start: start,
+		Events: []lab.RecordedEvent{
+			{Time: start.Add(2 * time.Second), Kind: "scale"},
+			{Time: start.Add(3 * time.Second), Kind: "pod-added", Pod: "pod-2"},
+			{Time: start.Add(10 * time.Second), AtSeconds: 10, Kind: "script-exited"},
+		},
+		PodStats: map[string]lab.PodStats{
+			// pod-1: 400 by t=4s, 700 at the end: 300 after the settle
+			"pod-1": {Requests: v(700), OverTime: []lab.PodSample{{AtSeconds: 4, Requests: v(400)}, {AtSeconds: 9, Requests: v(650)}}},
+			// pod-2: 0 by t=4s, 300 at the end
+			"pod-2": {Requests: v(300), OverTime: []lab.PodSample{{AtSeconds: 4, Requests: v(0)}, {AtSeconds: 9, Requests: v(250)}}},
+		}}
+	s := report.Summary{Name: e.Name, ReplicasBefore: 1, ReplicasAfter: 2}
+	out := serverSide(e, res, s)
+	got := out.Summary
+	if got.Requests != 1000 || got.RPS != 100 || got.PerPod["pod-2"] != 300 || got.NewPodShare == nil || *got.NewPodShare != 0.5 {
+		t.Fatalf("summary %+v (new-pod share %v)", got, got.NewPodShare)
+	}
+	if verdict, detail := e.Expect.Judge(got); verdict != plan.VerdictOK {
+		t.Errorf("verdict %s (%s)", verdict, detail)
+	}
+}

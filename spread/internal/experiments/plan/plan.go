@@ -82,6 +82,11 @@ type Experiment struct {
 	// Full rows run only with `spread experiments --full` (or --only):
 	// sweeps that would take the default plan past 10 minutes.
 	Full bool `yaml:"full"`
+	// ClientCmd runs a foreign client instead of Script (the lab's
+	// --client-cmd, e.g. Locust; the plan's folder is its working
+	// directory). Its requests are counted on the server side only
+	// (the pods' counters), so latency columns stay empty.
+	ClientCmd string `yaml:"client_cmd"`
 }
 
 // L7Proxies are the values of an experiment's l7_proxy.
@@ -247,8 +252,8 @@ func (p *Plan) Validate() error {
 			bad("duplicate name")
 		}
 		seen[e.Name] = true
-		if e.Script == "" {
-			bad("script is required")
+		if (e.Script == "") == (e.ClientCmd == "") {
+			bad("want one of script or client_cmd")
 		}
 		switch e.Proxy {
 		case "", "auto", "iptables", "userspace":

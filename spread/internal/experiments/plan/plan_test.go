@@ -83,7 +83,7 @@ func TestValidateErrors(t *testing.T) {
 		{"unknown field", "experiments:\n  - name: a\n    script: a.js\n    vus_typo: 3\n", "field vus_typo not found"},
 		{"bad name", "experiments:\n  - name: A_B\n    script: a.js\n", "name must be"},
 		{"dup", "experiments:\n  - {name: a, script: a.js}\n  - {name: a, script: a.js}\n", "duplicate name"},
-		{"no script", "experiments:\n  - {name: a}\n", "script is required"},
+		{"no script", "experiments:\n  - {name: a}\n", "want one of script or client_cmd"},
 		{"proxy", "experiments:\n  - {name: a, script: a.js, proxy: ipvs}\n", `proxy "ipvs"`},
 		{"expect", "experiments:\n  - {name: a, script: a.js, expect: great}\n", `expect "great"`},
 		{"zero needs scale", "experiments:\n  - {name: a, script: a.js, expect: zero}\n", "needs a scale-up"},
@@ -202,5 +202,29 @@ func TestJudge(t *testing.T) {
 		if got != c.want {
 			t.Errorf("case %d (%s): %s (%s), want %s", i, c.expect, got, detail, c.want)
 		}
+	}
+}
+
+// The write-up plan (make writeup) is valid, at the write-up's scale, and
+// has its foreign-client rows.
+func TestWriteupPlan(t *testing.T) {
+	p, err := Load(filepath.Join("..", "..", "..", "..", "scripts", "writeup.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locust := 0
+	for _, e := range p.Experiments {
+		if e.VUs != 1000 || e.Duration.D() != 5*time.Minute || e.PodCPU == "" {
+			t.Errorf("%s: %d VUs, %s, pod_cpu %q: want the write-up's 1000 users, 5m, CPU-limited pods", e.Name, e.VUs, e.Duration.D(), e.PodCPU)
+		}
+		if ev, ok := e.ScaleEvent(); !ok || ev.At.D() != 2*time.Minute {
+			t.Errorf("%s: want the scale-up at 2m", e.Name)
+		}
+		if e.ClientCmd != "" {
+			locust++
+		}
+	}
+	if locust < 2 {
+		t.Errorf("%d Locust rows, want baseline and close", locust)
 	}
 }
