@@ -18,6 +18,8 @@ const (
 	mTLS        = "http_req_tls_handshaking"
 	mWaiting    = "http_req_waiting"
 	mGRPC       = "grpc_req_duration"
+	mWSMsgs     = "ws_msgs_received"
+	mWSSessions = "ws_sessions"
 	mVUs        = "vus"
 	mVUsMax     = "vus_max"
 	mIters      = "iterations"
@@ -246,9 +248,15 @@ func (a *aggregator) add(s ext.Sample) {
 		a.bucketAt(s.Time).sent += s.Value
 	case mRecv:
 		a.bucketAt(s.Time).recv += s.Value
-	case mReqs, mGRPC:
-		// A gRPC call is a request to the pods as much as an HTTP one is:
-		// gRPC runs have no http_reqs and would show no pods otherwise.
+	case mWSSessions:
+		// A WebSocket session is a connection to its pod.
+		c := a.ctxOf(&s)
+		c.bpod.conns += s.Value
+		c.tpod.conns += s.Value
+	case mReqs, mGRPC, mWSMsgs:
+		// A gRPC call, or an echo on a WebSocket, is a request to the pods
+		// as much as an HTTP one is (the experiments count them so too):
+		// such runs have no http_reqs and would show no pods otherwise.
 		c := a.ctxOf(&s)
 		n := s.Value
 		if name == mGRPC {
