@@ -62,8 +62,13 @@ pair. --proxy userspace (any user) puts a Go L4 proxy with the same
 per-flow semantics on 127.0.0.1. --proxy auto picks iptables when it can
 and says why.
 
-The script gets TARGET_HTTP, TARGET_HTTPS, TARGET_H3 and CA_CERT in its env
-(and as -e flags). Flags after '--' go to 'spread run'. Events, pod logs,
+The script gets TARGET_HTTP, TARGET_HTTPS, TARGET_H3, TARGET_GRPC (host:port
+of the Service's cleartext gRPC port 5090), TARGET_DNS and CA_CERT in its env
+(and as -e flags). The lab serves a cluster DNS: echo-server.spread.svc.cluster.local
+is the ClusterIP, echo-server-headless.spread.svc.cluster.local the ready pods'
+IPs (updated on every endpoint change, --dns-ttl); in the kernel modes it is
+the script's default resolver (a resolv.conf with a pod's search path) and
+TARGET_GRPC_HEADLESS is dns:///echo-server-headless.spread.svc.cluster.local:5090. Flags after '--' go to 'spread run'. Events, pod logs,
 certificates and the run's samples land in --out-dir. spread lab exits with
 the script's exit code. Everything the lab creates is removed on exit, also
 on SIGINT/SIGTERM; 'spread lab --cleanup' removes leftovers of a lab that was
@@ -233,6 +238,7 @@ Examples:
 	f.BoolVar(&cfg.NodePort, "nodeport", false, "run the script in a client namespace reaching NodePorts 30080/30443 over a veth (iptables and nftables)")
 	f.StringVar(&cfg.ReadinessPath, "readiness-path", "/readyz", "readiness probe path on the pod's HTTP port")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 30*time.Second, "termination grace period of a stopping pod before SIGKILL")
+	f.DurationVar(&cfg.DNSTTL, "dns-ttl", 5*time.Second, "TTL of the lab's cluster DNS answers (echo-server[-headless].spread.svc.cluster.local; CoreDNS caches 5s)")
 	f.StringArrayVarP(&envs, "env", "e", nil, "extra env for the script: KEY=VALUE (repeatable)")
 	f.StringVar(&readiness, "readiness-probe", "", "kubelet readiness probe: 'path=/readyz,period=1s,timeout=1s,success=1,failure=3,initialDelay=0s' (fields left out: --readiness-path, period 250ms, timeout 1s, success 1, failure 3)")
 	f.StringVar(&liveness, "liveness-probe", "", "kubelet liveness probe, same fields (path default /healthz): after failure consecutive failures the pod's process is restarted in place; default none")

@@ -99,6 +99,9 @@ type Config struct {
 	// LinkEmulator: "auto" (netem where the kernel has it, else the TUN
 	// relay), "netem" or "userspace".
 	LinkEmulator string
+	// DNSTTL is the TTL of the lab's cluster DNS answers (0 = 5s, CoreDNS's
+	// cache default); see clusterdns.go.
+	DNSTTL time.Duration
 	// SampleEvery is how often each pod's counters are sampled for
 	// events.json (0 = 1s).
 	SampleEvery time.Duration
@@ -255,6 +258,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res.Targets = l.svc.targets()
 	res.Targets["CA_CERT"] = l.caFile
+	if err := l.startDNS(); err != nil {
+		return res, err
+	}
 
 	if err := l.startInitialPods(ctx); err != nil {
 		return res, err
@@ -623,6 +629,8 @@ type lab struct {
 	applyMu          sync.Mutex           // serialises Service updates
 	applied          map[string]pods.Spec // endpoints currently programmed
 	usingTerminating bool                 // only terminating endpoints are programmed
+
+	dns *clusterDNS // the cluster DNS (clusterdns.go)
 }
 
 // record notes an event and prints a progress line.

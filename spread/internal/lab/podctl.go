@@ -352,6 +352,7 @@ func (l *lab) syncEndpoints(why string) {
 		return
 	}
 	l.applied = now
+	l.dnsEndpoints(ready)
 }
 
 // stopPod terminates a pod gracefully: endpoint removed first (as the
@@ -501,6 +502,9 @@ func (l *lab) cleanup() error {
 	var errs []error
 	if ns, ok := l.svc.(*nodeService); ok && l.res.Link != nil {
 		l.res.Link.LostPackets = ns.linkInfo().LostPackets
+	}
+	if err := l.dns.close(); err != nil {
+		errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 	}
 	if l.svc != nil {
 		if err := l.svc.close(); err != nil {

@@ -42,6 +42,8 @@ const (
 	ClientIP    = "10.200.0.2" // client side of the veth
 	NodePortTCP = 30080
 	NodePortTLS = 30443
+	// NodePortGRPC exposes the pods' cleartext gRPC port (5090).
+	NodePortGRPC = 30090
 )
 
 // Service ports: as the write-up's Service (80 -> 5080, 443 -> 5443 tcp+udp).
@@ -49,6 +51,7 @@ const (
 	podHTTPPort    = 5080
 	podHTTPSPort   = 5443
 	podMetricsPort = 9090
+	podGRPCPort    = 5090 // echo-server's --grpc-bind default; the Service's port too
 )
 
 // LabService is the Service the iptables mode programs.
@@ -58,6 +61,7 @@ func LabService() kubeproxy.Service {
 			{Name: "http", Protocol: "tcp", Port: 80, TargetPort: podHTTPPort, NodePort: NodePortTCP},
 			{Name: "https", Protocol: "tcp", Port: 443, TargetPort: podHTTPSPort, NodePort: NodePortTLS},
 			{Name: "quic", Protocol: "udp", Port: 443, TargetPort: podHTTPSPort, NodePort: NodePortTLS},
+			{Name: "grpc", Protocol: "tcp", Port: podGRPCPort, TargetPort: podGRPCPort, NodePort: NodePortGRPC},
 		}}
 }
 
@@ -394,7 +398,7 @@ func (s *nodeService) nextSpec(name string) (pods.Spec, error) {
 	s.flowMu.Lock()
 	s.ipToPod[ip] = name
 	s.flowMu.Unlock()
-	return pods.Spec{Name: name, IP: ip, HTTPPort: podHTTPPort, HTTPSPort: podHTTPSPort, H3Port: podHTTPSPort, MetricsPort: podMetricsPort}, nil
+	return pods.Spec{Name: name, IP: ip, HTTPPort: podHTTPPort, HTTPSPort: podHTTPSPort, H3Port: podHTTPSPort, MetricsPort: podMetricsPort, GRPCPort: podGRPCPort}, nil
 }
 
 func (s *nodeService) wrapPod(name string, argv []string) []string {
@@ -621,14 +625,16 @@ func (s *nodeService) nodePortIPs() []string {
 }
 
 func (s *nodeService) targets() map[string]string {
-	host, httpPort, tlsPort := ClusterIP, 80, 443
+	host, httpPort, tlsPort, grpcPort := ClusterIP, 80, 443, podGRPCPort
 	if s.nodePort {
-		host, httpPort, tlsPort = NodeIP, NodePortTCP, NodePortTLS
+		host, httpPort, tlsPort, grpcPort = NodeIP, NodePortTCP, NodePortTLS, NodePortGRPC
 	}
 	return map[string]string{
 		"TARGET_HTTP":  "http://" + host + ":" + strconv.Itoa(httpPort),
 		"TARGET_HTTPS": "https://" + host + ":" + strconv.Itoa(tlsPort),
 		"TARGET_H3":    "https://" + host + ":" + strconv.Itoa(tlsPort),
+		// k6/net/grpc's address form (no scheme): cleartext h2c.
+		"TARGET_GRPC": host + ":" + strconv.Itoa(grpcPort),
 	}
 }
 
@@ -676,9 +682,9 @@ func (s *nodeService) close() error {
 // userspaceService: pods on 127.0.0.1 with ports of their own, behind the
 // Go proxy.
 type userspaceService struct {
-	proxy             *userspace.Proxy
-	httpAddr, tlsAddr string
-	hc                *http.Client
+	proxy                       *userspace.Proxy
+	httpAddr, tlsAddr, grpcAddr string
+	hc                          *http.Client
 }
 
 func newUserspaceService(cfg Config) (*userspaceService, error) {
@@ -691,9 +697,16 @@ func newUserspaceService(cfg Config) (*userspaceService, error) {
 		httpL.Close()
 		return nil, fmt.Errorf("lab: proxy: %w", err)
 	}
+	grpcL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		httpL.Close()
+		tlsL.Close()
+		quicC.Close()
+		return nil, fmt.Errorf("lab: proxy: %w", err)
+	}
 	udpTimeout, streamTimeout := cfg.ConntrackUDPTimeout, cfg.ConntrackUDPStreamTimeout
 	p, err := userspace.Start(userspace.Config{
-		Ports:      []userspace.Port{{Name: "http", Listener: httpL}, {Name: "https", Listener: tlsL}, {Name: "quic", Packet: quicC}},
+		Ports:      []userspace.Port{{Name: "http", Listener: httpL}, {Name: "https", Listener: tlsL}, {Name: "quic", Packet: quicC}, {Name: "grpc", Listener: grpcL}},
 		Scheduler:  cfg.Scheduler,
 		UDPTimeout: udpTimeout, UDPStreamTimeout: streamTimeout,
 	})
@@ -701,10 +714,11 @@ func newUserspaceService(cfg Config) (*userspaceService, error) {
 		httpL.Close()
 		tlsL.Close()
 		quicC.Close()
+		grpcL.Close()
 		return nil, fmt.Errorf("lab: proxy: %w", err)
 	}
 	return &userspaceService{
-		proxy: p, httpAddr: httpL.Addr().String(), tlsAddr: tlsL.Addr().String(),
+		proxy: p, httpAddr: httpL.Addr().String(), tlsAddr: tlsL.Addr().String(), grpcAddr: grpcL.Addr().String(),
 		hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second},
 	}, nil
 }
@@ -722,7 +736,11 @@ func (s *userspaceService) nextSpec(name string) (pods.Spec, error) {
 	if err != nil {
 		return pods.Spec{}, err
 	}
-	return pods.Spec{Name: name, IP: "127.0.0.1", HTTPPort: httpPort, HTTPSPort: tlsPort, H3Port: tlsPort, MetricsPort: metricsPort}, nil
+	grpcPort, err := userspace.FreePort("127.0.0.1")
+	if err != nil {
+		return pods.Spec{}, err
+	}
+	return pods.Spec{Name: name, IP: "127.0.0.1", HTTPPort: httpPort, HTTPSPort: tlsPort, H3Port: tlsPort, MetricsPort: metricsPort, GRPCPort: grpcPort}, nil
 }
 
 func (s *userspaceService) wrapPod(_ string, argv []string) []string { return argv }
@@ -742,6 +760,7 @@ func (s *userspaceService) setEndpoints(_ context.Context, ready []pods.Spec, _ 
 			"http":  net.JoinHostPort(p.IP, strconv.Itoa(p.HTTPPort)),
 			"https": net.JoinHostPort(p.IP, strconv.Itoa(p.HTTPSPort)),
 			"quic":  net.JoinHostPort(p.IP, strconv.Itoa(p.H3Port)),
+			"grpc":  net.JoinHostPort(p.IP, strconv.Itoa(p.GRPCPort)),
 		}}
 	}
 	s.proxy.SetEndpoints(eps)
@@ -753,6 +772,7 @@ func (s *userspaceService) targets() map[string]string {
 		"TARGET_HTTP":  "http://" + s.httpAddr,
 		"TARGET_HTTPS": "https://" + s.tlsAddr,
 		"TARGET_H3":    "https://" + s.tlsAddr,
+		"TARGET_GRPC":  s.grpcAddr,
 	}
 }
 

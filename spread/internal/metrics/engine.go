@@ -52,6 +52,7 @@ const (
 	httpReqsMetric
 	httpReqDurationMetric
 	httpReqFailedMetric
+	grpcReqDurationMetric
 )
 
 func specialOf(name string) special {
@@ -66,6 +67,8 @@ func specialOf(name string) special {
 		return httpReqDurationMetric
 	case ext.MetricHTTPReqFailed:
 		return httpReqFailedMetric
+	case ext.MetricGRPCReqDuration:
+		return grpcReqDurationMetric
 	}
 	return plain
 }
@@ -250,6 +253,31 @@ func (e *Engine) AddSamples(samples []ext.Sample) {
 		case httpReqFailedMetric:
 			if pod := s.Tags.Get("pod"); pod != "" && s.Value != 0 {
 				e.podLocked(pod).failed++
+			}
+		case grpcReqDurationMetric:
+			// k6 has no grpc_reqs: each gRPC call (or stream) is one
+			// grpc_req_duration sample, so it counts as a request to its
+			// pod, and a non-OK status as a failure.
+			pod := s.Tags.Get("pod")
+			if pod == "" {
+				e.noPod++
+				continue
+			}
+			p := e.podLocked(pod)
+			p.requests++
+			if p.first.IsZero() || s.Time.Before(p.first) {
+				p.first = s.Time
+			}
+			if s.Time.After(p.last) {
+				p.last = s.Time
+			}
+			p.protos["grpc"]++
+			if p.duration == nil {
+				p.duration = newTrendSink(ext.Time)
+			}
+			p.duration.add(s.Value)
+			if st := s.Tags.Get("status"); st != "" && st != "0" {
+				p.failed++
 			}
 		}
 	}

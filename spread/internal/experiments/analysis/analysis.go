@@ -87,7 +87,7 @@ type point struct {
 }
 
 // interesting metrics; other lines are skipped before JSON decoding.
-var wanted = [][]byte{[]byte(`"http_reqs"`), []byte(`"http_req_duration"`), []byte(`"http_req_failed"`), []byte(`"http3_connections_opened"`), []byte(`"http_req_connecting"`)}
+var wanted = [][]byte{[]byte(`"http_reqs"`), []byte(`"http_req_duration"`), []byte(`"http_req_failed"`), []byte(`"http3_connections_opened"`), []byte(`"http_req_connecting"`), []byte(`"grpc_req_duration"`)}
 
 // Read analyses the NDJSON stream r.
 func Read(r io.Reader, opt Options) (*Analysis, error) {
@@ -211,6 +211,18 @@ func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, afte
 		return
 	}
 	a.Points++
+	if p.Metric == "grpc_req_duration" && (opt.RequestMetric == "" || opt.RequestMetric == "http_reqs") {
+		// k6 has no grpc_reqs: one grpc_req_duration per call (or stream)
+		// is a request, its duration, and a failure unless status 0.
+		failed := 0.0
+		if st := p.Data.Tags["status"]; st != "" && st != "0" {
+			failed = 1
+		}
+		a.sample("http_reqs", p.Data.Time, 1, p.Data.Tags, opt, isNew, after)
+		a.sample("http_req_duration", p.Data.Time, p.Data.Value, p.Data.Tags, opt, isNew, after)
+		a.sample("http_req_failed", p.Data.Time, failed, p.Data.Tags, opt, isNew, after)
+		return
+	}
 	if opt.RequestMetric != "" && opt.RequestMetric != "http_reqs" {
 		switch p.Metric {
 		case opt.RequestMetric:
@@ -222,22 +234,27 @@ func (a *Analysis) consume(line []byte, opt Options, isNew map[string]bool, afte
 			p.Metric = "http_req_connecting"
 		}
 	}
-	a.Timeline.Add(p.Metric, p.Data.Time, p.Data.Value, p.Data.Tags)
-	switch p.Metric {
+	a.sample(p.Metric, p.Data.Time, p.Data.Value, p.Data.Tags, opt, isNew, after)
+}
+
+// sample counts one point of metric (k6/http's names).
+func (a *Analysis) sample(metric string, at time.Time, value float64, tags map[string]string, opt Options, isNew map[string]bool, after func(t time.Time, added, afterCount bool)) {
+	a.Timeline.Add(metric, at, value, tags)
+	switch metric {
 	case "http_reqs":
-		pod := p.Data.Tags["pod"]
-		afterCount := !opt.CountFrom.IsZero() && !p.Data.Time.Before(opt.CountFrom)
+		pod := tags["pod"]
+		afterCount := !opt.CountFrom.IsZero() && !at.Before(opt.CountFrom)
 		if afterCount {
-			a.AfterPerPod[pod] += int64(p.Data.Value)
+			a.AfterPerPod[pod] += int64(value)
 		}
-		after(p.Data.Time, isNew[pod], afterCount)
+		after(at, isNew[pod], afterCount)
 	case "http_req_duration":
-		if !opt.StallFrom.IsZero() && !p.Data.Time.Before(opt.StallFrom) {
-			if a.StallMs == nil || p.Data.Value > *a.StallMs {
-				v := p.Data.Value
+		if !opt.StallFrom.IsZero() && !at.Before(opt.StallFrom) {
+			if a.StallMs == nil || value > *a.StallMs {
+				v := value
 				a.StallMs = &v
 			}
-			if p.Data.Value >= float64(opt.StalledAfter)/float64(time.Millisecond) {
+			if value >= float64(opt.StalledAfter)/float64(time.Millisecond) {
 				a.StalledRequests++
 			}
 		}

@@ -143,7 +143,7 @@ func TestProjectPlan(t *testing.T) {
 			t.Errorf("default plan has no row with fix %s", want)
 		}
 	}
-	for _, want := range []string{"h1", "h2", "h3", "ws"} {
+	for _, want := range []string{"h1", "h2", "h3", "ws", "grpc"} {
 		if !protos[want] {
 			t.Errorf("default plan has no %s row", want)
 		}

@@ -15,18 +15,45 @@
 package k6grpc
 
 import (
+	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/dop251/goja"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpcdns "google.golang.org/grpc/resolver/dns"
 
 	"spread.dev/spread/ext"
 	"spread.dev/spread/internal/modules/wsclient"
 )
 
-func init() { ext.Register("k6/net/grpc", &module{cache: map[string]*compiled{}}) }
+func init() {
+	ext.Register("k6/net/grpc", &module{cache: map[string]*compiled{}})
+	dnsIntervalErr = applyDNSInterval(os.Getenv(EnvDNSMinResolutionInterval))
+}
+
+// EnvDNSMinResolutionInterval sets grpc-go's DNS resolver's minimum time
+// between two resolutions of a target (default 30 s: after a re-resolution
+// request, e.g. a GOAWAY, a dns:/// target is looked up again at most that
+// often). A project addition, read once at start-up: grpc-go's setting is
+// process-wide and must be set before any resolver runs.
+const EnvDNSMinResolutionInterval = "SPREAD_GRPC_DNS_MIN_RESOLUTION_INTERVAL"
+
+var dnsIntervalErr error
+
+func applyDNSInterval(v string) error {
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%s=%q: want a positive duration such as 2s", EnvDNSMinResolutionInterval, v)
+	}
+	grpcdns.SetMinResolutionInterval(d)
+	return nil
+}
 
 type module struct {
 	mu    sync.Mutex
@@ -53,6 +80,9 @@ func (m *module) compiledFor(key string) *compiled {
 
 // CheckOptions rejects bad TLS options (tlsCACerts, podFrom) before the test.
 func (*module) CheckOptions(o ext.Options) error {
+	if dnsIntervalErr != nil {
+		return dnsIntervalErr
+	}
 	_, err := wsclient.LoadConfig(o, os.Getenv)
 	return err
 }

@@ -58,6 +58,9 @@ func parseConnectParams(rt *goja.Runtime, v goja.Value) (*connectParams, error) 
 			return nil, fmt.Errorf("unknown connect parameter %q", k)
 		}
 		val := o.Get(k)
+		if goja.IsUndefined(val) {
+			continue // {loadBalancing: cond ? 'round_robin' : undefined}
+		}
 		var err error
 		switch k {
 		case "plaintext":
