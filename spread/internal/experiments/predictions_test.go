@@ -77,6 +77,27 @@ experiments:
     duration: 9s
     scale: 2@2500ms
     expect: converges
+  # gRPC (k6/net/grpc): the rows the 10-minute plan has no room for.
+  # MaxConnectionAge GOAWAYs make per-VU connections re-dial the Service;
+  # a scale-down drains then GOAWAYs, and no RPC fails.
+  - name: grpc-max-age-converges
+    script: scale_grpc.js
+    protocol: grpc
+    mode: per-vu+server-max-age
+    env: {MODE: per-vu}
+    pod_args: ["--max-conn-age=1500ms"]
+    duration: 9s
+    scale: 2@2500ms
+    expect: converges
+  - name: grpc-scaledown-no-errors
+    script: scale_grpc.js
+    protocol: grpc
+    mode: per-vu
+    env: {MODE: per-vu}
+    replicas: 2
+    duration: 7s
+    scale: 1@2s
+    expect: no-errors
   # The client's QUIC idle timeout is cut to 6 s so a stall shows in a
   # short run (the default is 30 s). A 2 s think time leaves most VUs idle
   # at the removal: their next request is what meets the other pod (a

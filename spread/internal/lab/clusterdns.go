@@ -72,7 +72,12 @@ func (l *lab) startDNS() error {
 		}
 		d.grpc = strconv.Itoa(podGRPCPort)
 	} else {
-		err = listen("127.0.0.1:0")()
+		// A kernel-chosen UDP port may be taken on TCP: try a few.
+		for range 10 {
+			if err = listen("127.0.0.1:0")(); err == nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("lab: dns: %w", err), d.close())

@@ -95,7 +95,7 @@ type instance struct {
 	mod *module
 	vu  ext.VU
 
-	metricsOnce sync.Once
+	metricsOnce                                  sync.Once
 	reqDuration, streams, msgsSent, msgsReceived *ext.Metric
 }
 
