@@ -68,8 +68,8 @@ of the Service's cleartext gRPC port 5090), TARGET_DNS and CA_CERT in its env
 is the ClusterIP, echo-server-headless.spread.svc.cluster.local the ready pods'
 IPs (updated on every endpoint change, --dns-ttl); in the kernel modes it is
 the script's default resolver (a resolv.conf with a pod's search path) and
-TARGET_GRPC_HEADLESS is dns:///echo-server-headless.spread.svc.cluster.local:5090. Flags after '--' go to 'spread run'. Events, pod logs,
-certificates and the run's samples land in --out-dir. spread lab exits with
+TARGET_GRPC_HEADLESS is dns:///echo-server-headless.spread.svc.cluster.local:5090.
+Flags after '--' go to 'spread run'. Events, pod logs, certificates and the run's samples land in --out-dir. spread lab exits with
 the script's exit code. Everything the lab creates is removed on exit, also
 on SIGINT/SIGTERM; 'spread lab --cleanup' removes leftovers of a lab that was
 killed with SIGKILL.

@@ -399,11 +399,16 @@ func (c *client) message(d protoreflect.MessageDescriptor, v goja.Value) (*dynam
 		return m, nil
 	}
 	var b []byte
-	if s, ok := v.Export().(string); ok {
+	exp := v.Export()
+	if s, ok := exp.(string); ok {
 		b = []byte(s) // already JSON
 	} else {
+		if obj, ok := exp.(map[string]any); ok && !wkt(d) && fromValue(m, obj) {
+			return m, nil
+		}
+		m = dynamicpb.NewMessage(d) // the direct path may have half-filled it
 		var err error
-		if b, err = json.Marshal(v.Export()); err != nil {
+		if b, err = json.Marshal(exp); err != nil {
 			return nil, err
 		}
 	}
@@ -439,6 +444,18 @@ func (c *client) finish(r *rpc) goja.Value {
 	return c.response(st, msg, r.header, r.trailer)
 }
 
+// wktCache remembers, per message type, whether it holds well-known types.
+var wktCache sync.Map // protoreflect.FullName -> bool
+
+func wkt(d protoreflect.MessageDescriptor) bool {
+	if v, ok := wktCache.Load(d.FullName()); ok {
+		return v.(bool)
+	}
+	has := hasWKT(d, map[protoreflect.FullName]bool{})
+	wktCache.Store(d.FullName(), has)
+	return has
+}
+
 // tags are k6's gRPC tags plus pod.
 func (c *client) tags(base ext.TagSet, full string, code codes.Code, pod string, extra map[string]string) ext.TagSet {
 	svc, _, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
@@ -472,6 +489,9 @@ func podOf(header, trailer metadata.MD, resp proto.Message) string {
 // toJS converts a message to a plain JS object (protobuf JSON mapping,
 // unset fields included, as k6 shows them).
 func (c *client) toJS(m proto.Message) any {
+	if r := m.ProtoReflect(); !wkt(r.Descriptor()) {
+		return toValue(r)
+	}
 	b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
 	if err != nil {
 		return nil
