@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"spread.dev/echo-server/echotest"
 	"spread.dev/echo-server/grpcecho/echopb"
 	"spread.dev/echo-server/testbin"
+
+	labdns "spread.dev/spread/internal/lab/dns"
 )
 
 func TestMain(m *testing.M) {
@@ -336,4 +339,88 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("script %s\noutput lacks %q or the file:line:\n%s", tc.script, tc.want, out)
 		}
 	}
+}
+
+// TestRoundRobinDNS: connect('dns://DNS/NAME:PORT', {loadBalancing:
+// 'round_robin'}) resolves through a real DNS server (the lab's,
+// spread/internal/lab/dns) to two echo-servers on 127.0.0.1 and 127.0.0.2
+// and spreads the RPCs of one connection over both; pick_first sends them
+// all to one.
+func TestRoundRobinDNS(t *testing.T) {
+	port, err := freeOnBoth("127.0.0.1", "127.0.0.2")
+	if err != nil {
+		t.Skip("no port free on both 127.0.0.1 and 127.0.0.2:", err)
+	}
+	bin := testbin.MustBuild(t, echotest.Package)
+	a := echotest.Start(t, echotest.Config{Bin: bin, Pod: "pod-a", H3: echotest.Off, GRPC: "127.0.0.1:" + port, Args: []string{"--delay", "0"}})
+	b := echotest.Start(t, echotest.Config{Bin: bin, Pod: "pod-b", H3: echotest.Off, GRPC: "127.0.0.2:" + port, Args: []string{"--delay", "0"}})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Skip("DNS TCP port taken:", err)
+	}
+	srv, err := labdns.Serve(pc, ln, time.Second, "cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.Set("echo-server-headless.spread.svc.cluster.local", []string{"127.0.0.1", "127.0.0.2"})
+	target := "dns://" + srv.Addr() + "/echo-server-headless.spread.svc.cluster.local:" + port
+	spreadRun(t, `
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+export const options = { thresholds: { checks: ['rate==1'] } };
+const client = new grpc.Client();
+export default function () {
+  client.connect(__ENV.TARGET, { plaintext: true, reflect: true, loadBalancing: __ENV.LB });
+  const pods = {};
+  for (let i = 0; i < 20; i++) {
+    const r = client.invoke('spread.echo.v1.Echo/Echo', {});
+    check(r, { ok: (r) => r.status === grpc.StatusOK });
+    pods[r.message.hostname] = (pods[r.message.hostname] || 0) + 1;
+  }
+  const n = Object.keys(pods).length;
+  check(pods, { ['pods seen: ' + __ENV.WANT]: () => n === parseInt(__ENV.WANT, 10) });
+  client.close();
+}
+`, "-u", "1", "-i", "1", "-e", "TARGET="+target, "-e", "LB=round_robin", "-e", "WANT=2")
+	spreadRun(t, `
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+export const options = { thresholds: { checks: ['rate==1'] } };
+const client = new grpc.Client();
+export default function () {
+  client.connect(__ENV.TARGET, { plaintext: true, reflect: true, loadBalancing: 'pick_first' });
+  const pods = {};
+  for (let i = 0; i < 20; i++) pods[client.invoke('spread.echo.v1.Echo/Echo', {}).message.hostname] = 1;
+  check(pods, { 'one pod': () => Object.keys(pods).length === 1 });
+}
+`, "-u", "1", "-i", "1", "-e", "TARGET="+target)
+	if ra, rb := a.Series(t, `echo_requests_total{code="OK",proto="grpc"}`), b.Series(t, `echo_requests_total{code="OK",proto="grpc"}`); ra+rb != 40 || ra < 5 || rb < 5 {
+		t.Errorf("server side: pod-a %v, pod-b %v RPCs; want 40 in all, each >= 5 (10 from round_robin + maybe 20 from pick_first)", ra, rb)
+	}
+}
+
+// freeOnBoth finds a TCP port free on both addresses.
+func freeOnBoth(a, b string) (string, error) {
+	var last error
+	for range 20 {
+		l1, err := net.Listen("tcp", b+":0")
+		if err != nil {
+			return "", err
+		}
+		_, port, _ := net.SplitHostPort(l1.Addr().String())
+		l2, err := net.Listen("tcp", a+":"+port)
+		l1.Close()
+		if err == nil {
+			l2.Close()
+			return port, nil
+		}
+		last = err
+	}
+	return "", last
 }
