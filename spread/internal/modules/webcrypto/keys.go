@@ -120,6 +120,8 @@ func allowedUsages(alg, typ string) []string {
 			return []string{"decrypt", "unwrapKey"}
 		}
 		return []string{"encrypt", "wrapKey"}
+	case "PBKDF2", "HKDF":
+		return []string{"deriveKey", "deriveBits"}
 	}
 	return nil
 }
@@ -285,6 +287,13 @@ func importKey(format string, kd keyData, p *params, extractable bool, usages []
 				return nil, dataErr("not an uncompressed point on %s", p.namedCurve)
 			}
 			k.typ, k.curve, k.ecPub = "public", p.namedCurve, &ecdsa.PublicKey{Curve: c, X: x, Y: y}
+		case "PBKDF2", "HKDF":
+			// The spec: these "keys" are secret input keying material,
+			// imported raw and never extractable.
+			if extractable {
+				return nil, syntaxErr("%s keys cannot be extractable", p.name)
+			}
+			k.typ, k.secret, k.length = "secret", kd.raw, len(kd.raw)*8
 		case "Ed25519":
 			if len(kd.raw) != ed25519.PublicKeySize {
 				return nil, dataErr("an Ed25519 public key is 32 bytes, not %d", len(kd.raw))

@@ -5,7 +5,9 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
@@ -255,15 +257,90 @@ func ctr(keyBytes, counter []byte, length int, data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// deriveBits is ECDH: the shared secret's x coordinate, cut to length bits
-// (all of it when length is 0 / null).
-func deriveBits(p *params, k *key, length int, hasLength bool) ([]byte, error) {
-	if p.name != "ECDH" {
-		return nil, notSupported("deriveBits with %s", p.name)
-	}
-	if err := use(p, k, "deriveBits"); err != nil {
+// deriveBits runs ECDH, PBKDF2 or HKDF for subtle.deriveBits (usage
+// "deriveBits") or subtle.deriveKey (usage "deriveKey").
+func deriveBits(p *params, k *key, length int, hasLength bool, usage string) ([]byte, error) {
+	if err := use(p, k, usage); err != nil {
 		return nil, err
 	}
+	switch p.name {
+	case "ECDH":
+		return ecdhBits(p, k, length, hasLength)
+	case "PBKDF2", "HKDF":
+		h, ok := hashes[p.hash]
+		if !ok {
+			return nil, typeErr("%s needs a hash", p.name)
+		}
+		if !hasLength || length <= 0 || length%8 != 0 {
+			return nil, operation("%s length must be a positive multiple of 8 bits, not %d", p.name, length)
+		}
+		if p.name == "PBKDF2" {
+			if !p.hasSalt {
+				return nil, typeErr("PBKDF2 needs a salt")
+			}
+			if p.iterations <= 0 {
+				return nil, operation("PBKDF2 iterations must be positive, not %d", p.iterations)
+			}
+			b, err := pbkdf2.Key(h.New, string(k.secret), p.salt, p.iterations, length/8)
+			if err != nil {
+				return nil, operation("PBKDF2: %v", err)
+			}
+			return b, nil
+		}
+		if !p.hasSalt || !p.hasInfo {
+			return nil, typeErr("HKDF needs a salt and an info")
+		}
+		b, err := hkdf.Key(h.New, k.secret, p.salt, string(p.info), length/8)
+		if err != nil {
+			return nil, operation("HKDF: %v", err)
+		}
+		return b, nil
+	}
+	return nil, notSupported("deriveBits with %s", p.name)
+}
+
+// derivedKeyLength is the spec's "get key length" of deriveKey's
+// derivedKeyType: AES keys their length, HMAC its length or the hash's
+// block size.
+func derivedKeyLength(p *params) (int, error) {
+	switch p.name {
+	case "AES-CBC", "AES-CTR", "AES-GCM", "AES-KW":
+		if p.length != 128 && p.length != 192 && p.length != 256 {
+			return 0, operation("AES key length must be 128, 192 or 256 bits, not %d", p.length)
+		}
+		return p.length, nil
+	case "HMAC":
+		if p.hash == "" {
+			return 0, typeErr("HMAC needs a hash")
+		}
+		if p.hasLength {
+			if p.length <= 0 || p.length%8 != 0 {
+				return 0, operation("HMAC length %d must be a positive multiple of 8", p.length)
+			}
+			return p.length, nil
+		}
+		return hmacDefaultLength(p.hash), nil
+	}
+	return 0, notSupported("deriveKey cannot make %s keys", p.name)
+}
+
+// deriveKey derives derived.length bits from base and imports them raw
+// as a key of algorithm derived.
+func deriveKey(p *params, base *key, derived *params, extractable bool, usages []string) (*key, error) {
+	n, err := derivedKeyLength(derived)
+	if err != nil {
+		return nil, err
+	}
+	b, err := deriveBits(p, base, n, true, "deriveKey")
+	if err != nil {
+		return nil, err
+	}
+	return importKey("raw", keyData{raw: b}, derived, extractable, usages)
+}
+
+// ecdhBits is ECDH: the shared secret's x coordinate, cut to length bits
+// (all of it when length is 0 / null).
+func ecdhBits(p *params, k *key, length int, hasLength bool) ([]byte, error) {
 	pub := p.public
 	if pub == nil || pub.ecPub == nil || pub.typ != "public" {
 		return nil, invalidAccess("ECDH needs the peer's public key in algorithm.public")

@@ -13,7 +13,7 @@ var algNames = map[string]string{}
 
 func init() {
 	for _, n := range []string{"AES-CBC", "AES-CTR", "AES-GCM", "AES-KW", "HMAC", "ECDSA", "ECDH",
-		"RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP", "SHA-1", "SHA-256", "SHA-384", "SHA-512", "Ed25519"} {
+		"RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP", "SHA-1", "SHA-256", "SHA-384", "SHA-512", "Ed25519", "PBKDF2", "HKDF"} {
 		algNames[strings.ToUpper(n)] = n
 	}
 }
@@ -36,6 +36,11 @@ type params struct {
 	saltLength     int
 	hasSaltLength  bool
 	public         *key
+	salt           []byte // PBKDF2, HKDF
+	info           []byte // HKDF
+	hasSalt        bool
+	hasInfo        bool
+	iterations     int // PBKDF2
 }
 
 // normName canonicalises an algorithm name or reports NotSupportedError.
@@ -104,6 +109,22 @@ func readParams(rt *goja.Runtime, v goja.Value) (*params, error) {
 			}
 			*b.dst = bs
 		}
+	}
+	for _, b := range []struct {
+		key string
+		dst *[]byte
+		has *bool
+	}{{"salt", &p.salt, &p.hasSalt}, {"info", &p.info, &p.hasInfo}} {
+		if x := o.Get(b.key); !isNullish(x) {
+			bs, err := jsbytes.Copy(rt, x)
+			if err != nil {
+				return nil, typeErr("algorithm.%s: %v", b.key, err)
+			}
+			*b.dst, *b.has = bs, true
+		}
+	}
+	if it := o.Get("iterations"); !isNullish(it) {
+		p.iterations = int(it.ToInteger())
 	}
 	if t := o.Get("tagLength"); !isNullish(t) {
 		p.tagLength = int(t.ToInteger())

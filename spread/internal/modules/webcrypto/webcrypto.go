@@ -1,7 +1,8 @@
 // Package webcrypto is the `crypto` global k6 scripts use (Web Crypto API
 // as k6 documents it): getRandomValues, randomUUID and crypto.subtle
 // (digest; HMAC, ECDSA, RSASSA-PKCS1-v1_5, RSA-PSS and Ed25519 sign/verify;
-// AES-CBC/CTR/GCM and RSA-OAEP encrypt/decrypt; ECDH deriveBits;
+// AES-CBC/CTR/GCM and RSA-OAEP encrypt/decrypt; ECDH, PBKDF2 and HKDF
+// deriveBits/deriveKey; AES-KW (and any encrypt algorithm) wrapKey/unwrapKey;
 // generateKey, importKey and exportKey in raw, jwk, spki and pkcs8), on
 // Go's crypto packages. The same object is the `crypto` export of
 // k6/experimental/webcrypto, which older k6 scripts import.
@@ -110,6 +111,9 @@ func newSubtle(vu ext.VU) *goja.Object {
 		"encrypt":     s.encrypt,
 		"decrypt":     s.decrypt,
 		"deriveBits":  s.deriveBits,
+		"deriveKey":   s.deriveKey,
+		"wrapKey":     s.wrapKey,
+		"unwrapKey":   s.unwrapKey,
 	} {
 		fn := fn
 		_ = o.Set(name, func(call goja.FunctionCall) goja.Value {
@@ -321,5 +325,89 @@ func (s *subtleAPI) deriveBits(c goja.FunctionCall) (func() (promises.Settle, er
 	if has {
 		length = int(lv.ToInteger())
 	}
-	return bytesWork(func() ([]byte, error) { return deriveBits(p, k, length, has) }), nil
+	return bytesWork(func() ([]byte, error) { return deriveBits(p, k, length, has, "deriveBits") }), nil
+}
+
+func keyResult(k *key) promises.Settle {
+	return func(rt *goja.Runtime) (goja.Value, error) { return jsKey(rt, k), nil }
+}
+
+// deriveKey(algorithm, baseKey, derivedKeyType, extractable, keyUsages).
+func (s *subtleAPI) deriveKey(c goja.FunctionCall) (func() (promises.Settle, error), error) {
+	p, err := readParams(s.rt, c.Argument(0))
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.keyArg(c.Argument(1))
+	if err != nil {
+		return nil, err
+	}
+	derived, err := readParams(s.rt, c.Argument(2))
+	if err != nil {
+		return nil, err
+	}
+	extractable := c.Argument(3).ToBoolean()
+	usages, err := readUsages(s.rt, c.Argument(4))
+	if err != nil {
+		return nil, err
+	}
+	return func() (promises.Settle, error) {
+		k, err := deriveKey(p, base, derived, extractable, usages)
+		if err != nil {
+			return nil, err
+		}
+		return keyResult(k), nil
+	}, nil
+}
+
+// wrapKey(format, key, wrappingKey, wrapAlgorithm).
+func (s *subtleAPI) wrapKey(c goja.FunctionCall) (func() (promises.Settle, error), error) {
+	format := c.Argument(0).String()
+	k, err := s.keyArg(c.Argument(1))
+	if err != nil {
+		return nil, err
+	}
+	wk, err := s.keyArg(c.Argument(2))
+	if err != nil {
+		return nil, err
+	}
+	p, err := readParams(s.rt, c.Argument(3))
+	if err != nil {
+		return nil, err
+	}
+	return bytesWork(func() ([]byte, error) { return wrapKey(format, k, wk, p) }), nil
+}
+
+// unwrapKey(format, wrappedKey, unwrappingKey, unwrapAlgorithm,
+// unwrappedKeyAlgorithm, extractable, keyUsages).
+func (s *subtleAPI) unwrapKey(c goja.FunctionCall) (func() (promises.Settle, error), error) {
+	format := c.Argument(0).String()
+	wrapped, err := readBytes(s.rt, c.Argument(1), "wrappedKey")
+	if err != nil {
+		return nil, err
+	}
+	uk, err := s.keyArg(c.Argument(2))
+	if err != nil {
+		return nil, err
+	}
+	p, err := readParams(s.rt, c.Argument(3))
+	if err != nil {
+		return nil, err
+	}
+	target, err := readParams(s.rt, c.Argument(4))
+	if err != nil {
+		return nil, err
+	}
+	extractable := c.Argument(5).ToBoolean()
+	usages, err := readUsages(s.rt, c.Argument(6))
+	if err != nil {
+		return nil, err
+	}
+	return func() (promises.Settle, error) {
+		k, err := unwrapKey(format, wrapped, uk, p, target, extractable, usages)
+		if err != nil {
+			return nil, err
+		}
+		return keyResult(k), nil
+	}, nil
 }
