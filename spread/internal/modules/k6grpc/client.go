@@ -44,6 +44,15 @@ type client struct {
 	dialOpts []grpc.DialOption
 	conn     *conn // current connection; nil when not connected
 	bytes    byteCounter
+	tagCache tagCache
+}
+
+// tagCache is the last tag set tags() built.
+type tagCache struct {
+	ok                bool
+	base, out         ext.TagSet
+	full, pod, target string
+	code              codes.Code
 }
 
 // conn is one grpc.ClientConn and the RPCs using it, so a rotated
@@ -458,6 +467,20 @@ func wkt(d protoreflect.MessageDescriptor) bool {
 
 // tags are k6's gRPC tags plus pod.
 func (c *client) tags(base ext.TagSet, full string, code codes.Code, pod string, extra map[string]string) ext.TagSet {
+	// The same call from the same place repeats every iteration: reuse its
+	// tag set (VU goroutine only).
+	tc := &c.tagCache
+	if len(extra) == 0 && tc.ok && tc.full == full && tc.code == code && tc.pod == pod && tc.target == c.target && tc.base.Equal(base) {
+		return tc.out
+	}
+	out := c.buildTags(base, full, code, pod, extra)
+	if len(extra) == 0 {
+		*tc = tagCache{ok: true, base: base, full: full, code: code, pod: pod, target: c.target, out: out}
+	}
+	return out
+}
+
+func (c *client) buildTags(base ext.TagSet, full string, code codes.Code, pod string, extra map[string]string) ext.TagSet {
 	svc, _, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
 	t := make([]ext.Tag, 0, 7+len(extra))
 	t = append(t, ext.Tag{Key: "name", Value: full}, ext.Tag{Key: "method", Value: full}, ext.Tag{Key: "service", Value: svc},
