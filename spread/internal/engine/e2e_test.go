@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -369,7 +370,8 @@ func TestE2ESecondSIGINTStopsAtOnce(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spreadBin, "run", "--progress", "none", "-o", "json="+out, "stuck.js")
 	cmd.Dir = "../../testdata/scripts"
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	var stderr lockedBuffer // read while the process writes it
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -388,12 +390,18 @@ func TestE2ESecondSIGINTStopsAtOnce(t *testing.T) {
 	}
 	go func() { done <- cmd.Wait() }()
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	// The iterations sleep 30 s with a 30 s gracefulStop: the first signal
-	// must wait for them.
-	select {
-	case err := <-done:
-		t.Fatalf("exited after the first signal (%v); stderr:\n%s", err, stderr.String())
-	case <-time.After(1500 * time.Millisecond):
+	// The iterations sleep 30 s with a 30 s gracefulStop: as in k6, the
+	// first signal interrupts them at once and teardown starts.
+	first := time.Now()
+	for !strings.Contains(stderr.String(), "teardown started") {
+		select {
+		case err := <-done:
+			t.Fatalf("exited after the first signal (%v); stderr:\n%s", err, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(first) > 8*time.Second {
+			t.Fatalf("teardown not started 8s after the first signal (iterations not interrupted); stderr:\n%s", stderr.String())
+		}
 	}
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
@@ -463,4 +471,23 @@ func TestE2EJSLibTextSummaryIsServedLocally(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "CUSTOM\n") || !strings.Contains(r.stdout, "jslib_things") {
 		t.Errorf("handleSummary with textSummary:\n%s", r.stdout)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a test may read while a child
+// process's output is copied into it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

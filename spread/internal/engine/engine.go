@@ -527,7 +527,7 @@ func (r *run) schedule(runCtx context.Context) (time.Duration, error) {
 	defer cutIters()
 	r.mu.Lock()
 	r.cutIters = cutIters
-	aborted := r.abortReason != ""
+	aborted := r.abortReason != "" || r.interrupted // a signal during setup()
 	r.mu.Unlock()
 	if aborted {
 		cutIters()
@@ -555,6 +555,11 @@ func (r *run) teardown(runCtx context.Context, special *vu.VU, setupJSON string)
 	}
 	_, err := r.callTimed(runCtx, special, "teardown", "::teardown", r.p.Options.TeardownTimeout, ExitTeardownTimeout, args...)
 	if err == nil {
+		return nil
+	}
+	if runCtx.Err() != nil {
+		// A second signal cut teardown: the interruption (105) is the verdict.
+		r.log.Log("warn", "teardown() interrupted", js.Field{Key: "source", Value: "teardown"})
 		return nil
 	}
 	var ee *ExitError
