@@ -32,6 +32,10 @@ type L7Info struct {
 	// CPUSeconds is the proxies' CPU time (user+system, from /proc) over
 	// the whole run: counted apart from the echo-server pods' cgroups.
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// Flows is, per proxy pod, how many flows (client connections) the
+	// Service sent it: the proxy tier is pinned per connection, as any
+	// Service's endpoints are.
+	Flows map[string]int64 `json:"flows,omitempty"`
 }
 
 // l7Tier is the proxy pods: the Service's endpoints are the proxies, and
@@ -189,6 +193,17 @@ func (l *lab) stopL7() {
 	t.mu.Lock()
 	t.stopped = true
 	t.mu.Unlock()
+	var flows map[string]int64
+	if ns, ok := l.svc.(*nodeService); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if f, err := ns.newFlows(ctx); err == nil {
+			flows = map[string]int64{}
+			for _, name := range t.info.Pods {
+				flows[name] = f[name] - l.flowOffset[name]
+			}
+		}
+		cancel()
+	}
 	var cpu float64
 	for _, p := range t.proxies {
 		if v, err := p.CPUSeconds(); err == nil {
@@ -198,5 +213,6 @@ func (l *lab) stopL7() {
 	}
 	l.mu.Lock()
 	t.info.CPUSeconds = cpu
+	t.info.Flows = flows
 	l.mu.Unlock()
 }

@@ -51,6 +51,10 @@ func TestL7ProxyFollowsEndpoints(t *testing.T) {
 	if res.L7 == nil || len(res.L7.Pods) != 1 || res.L7.CPUSeconds <= 0 {
 		t.Fatalf("proxy tier not recorded: %+v", res.L7)
 	}
+	// curl's one connection is the one flow the Service sent the proxy.
+	if res.L7.Flows["proxy-1"] != 1 {
+		t.Errorf("proxy flows %v, want proxy-1: 1 (one client connection)", res.L7.Flows)
+	}
 	if res.ClientCPUSeconds == nil {
 		t.Error("client CPU not recorded")
 	}
