@@ -5,9 +5,9 @@
 # missing (tests that need them skip with a message).
 set -euo pipefail
 
-test_pkgs=(openssl distro-info-data curl chromium libnss3-tools iptables conntrack iproute2 prometheus util-linux procps python3-hypercorn python3-fastapi python3-websockets)
+test_pkgs=(openssl distro-info-data curl chromium libnss3-tools iptables nftables conntrack iproute2 prometheus influxdb util-linux procps python3-hypercorn python3-fastapi python3-trio python3-locust python3-websockets haproxy caddy)
 bench_pkgs=(wrk hey nghttp2-client python3-hypercorn python3-fastapi util-linux)
-lab_pkgs=(iptables conntrack iproute2 util-linux procps)
+lab_pkgs=(iptables nftables conntrack iproute2 util-linux procps haproxy caddy python3-locust python3-hypercorn python3-fastapi python3-trio)
 
 want=("${test_pkgs[@]}")
 case "${1:-}" in

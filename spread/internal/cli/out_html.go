@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"spread.dev/spread/internal/engine"
-	"spread.dev/spread/internal/output/dashboard" // registers --out web-dashboard and --out html=FILE
+	"spread.dev/spread/internal/output/dashboard"
 )
 
 // K6_WEB_DASHBOARD=true adds the dashboard as if --out web-dashboard was

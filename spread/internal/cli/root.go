@@ -1,6 +1,6 @@
 // Package cli is spread's command line: one file per subcommand, all
-// listed in NewRoot (explicit wiring; init() registration is kept for
-// extension modules and outputs only). Commands write to cobra's
+// listed in NewRoot and the built-in outputs in outputs.go (explicit
+// wiring; init() registration is kept for extension modules and outputs). Commands write to cobra's
 // OutOrStdout / ErrOrStderr, so tests and embedders can capture them.
 package cli
 
@@ -10,6 +10,7 @@ import (
 
 // NewRoot builds the spread root command with every subcommand.
 func NewRoot() *cobra.Command {
+	registerOutputs()
 	root := &cobra.Command{
 		Use:           "spread",
 		Short:         "Run k6-style load scripts and measure how a Service spreads load across pods",

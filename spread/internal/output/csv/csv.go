@@ -20,7 +20,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() { output.Register("csv", New) }
 
 // Columns is k6's CSV header: metric, time, value, the system tags, then
 // every other tag and the sample metadata.

@@ -59,10 +59,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() {
-	output.Register("web-dashboard", New)
-	output.Register("html", NewHTML)
-}
 
 // LabEventsEnv names the file of lab events (JSON lines: time, kind, pod,
 // detail) that `spread lab` appends to while the script runs.

@@ -32,7 +32,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() { output.Register("influxdb", New) }
 
 // Defaults, as k6's output has them.
 const (

@@ -19,7 +19,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() { output.Register("json", New) }
 
 // Output writes samples as k6 NDJSON from a goroutine of its own, so
 // AddSamples never waits for the disk.

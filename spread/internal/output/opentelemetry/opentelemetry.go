@@ -41,10 +41,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-func init() {
-	output.Register("opentelemetry", New)
-	output.Register("experimental-opentelemetry", New)
-}
 
 // Config is K6_OTEL_*, with k6's defaults.
 type Config struct {

@@ -26,10 +26,6 @@ import (
 )
 
 // k6 names this output experimental-prometheus-rw; both names work.
-func init() {
-	output.Register("prometheus-rw", New)
-	output.Register("experimental-prometheus-rw", New)
-}
 
 // Defaults, as k6's output has them.
 const (
