@@ -434,3 +434,44 @@ func TestIterGlobal(t *testing.T) {
 		t.Fatalf("next iteration: __ITER reads %s", got)
 	}
 }
+
+// TestAsyncCheckAndGroupRefused: as k6, check() and group() refuse async
+// functions instead of counting a (truthy) Promise as a passed check.
+func TestAsyncCheckAndGroupRefused(t *testing.T) {
+	script := `
+import { group, check } from 'k6';
+export default function () {}
+export function asyncCheck() { check(1, { a: async () => false }); }
+export function promiseCheck() { check(1, { b: () => Promise.resolve(false) }); }
+export function asyncGroup() { group('g', async () => {}); }
+export function syncOK() { if (!check(1, { one: (v) => v === 1 })) throw new Error('sync check failed'); group('h', () => {}); }
+`
+	s := &sink{}
+	sh := newShared(t, script, &probe{}, s)
+	v, err := New(context.Background(), sh, hostFor(sh), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for exec, want := range map[string]string{
+		"asyncCheck":   `check "a": check() does not support async functions`,
+		"promiseCheck": `check "b" returned a Promise`,
+		"asyncGroup":   `group() does not support async functions`,
+	} {
+		err := v.RunIteration(context.Background(), executor.Iteration{Scenario: "a", Exec: exec})
+		var se *ScriptError
+		if !errors.As(err, &se) || !contains(se.Error(), want) {
+			t.Errorf("%s: want a ScriptError with %q, got %v", exec, want, err)
+		}
+	}
+	for _, c := range s.of(ext.MetricChecks) {
+		if c.Value == 1 {
+			t.Errorf("an async check was counted as passed: %+v", c)
+		}
+	}
+	if err := v.RunIteration(context.Background(), executor.Iteration{Scenario: "a", Exec: "syncOK"}); err != nil {
+		t.Fatalf("sync check and group: %v", err)
+	}
+	if n := len(s.of(ext.MetricChecks)); n != 1 {
+		t.Errorf("%d checks samples, want 1 (the sync one)", n)
+	}
+}

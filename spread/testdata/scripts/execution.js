@@ -42,10 +42,10 @@ export async function counted() {
   const frozen = exec.test.options.scenarios.counted.vus === 1 && Object.isFrozen(exec.test.options) &&
     exec.test.options.setupTimeout === '1m0s';
   const before = Date.now();
-  const r = await group('async group', async () => {
-    await new Promise((res) => setTimeout(res, 30));
-    return exec.vu.metrics.tags.group;
-  });
+  // group() refuses async functions (k6); a function returning a promise
+  // keeps the group open until it settles.
+  const r = await group('async group', () =>
+    new Promise((res) => setTimeout(() => res(exec.vu.metrics.tags.group), 30)));
   let failed = '';
   try { fail('by fail()'); } catch (e) { failed = String(e); }
   check(null, {

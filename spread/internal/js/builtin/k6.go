@@ -55,9 +55,15 @@ func (k *k6Instance) check(call goja.FunctionCall) goja.Value {
 		v := obj.Get(name)
 		ok := v.ToBoolean()
 		if fn, isFn := goja.AssertFunction(v); isFn {
+			if isAsyncFunction(v) {
+				panic(rt.NewTypeError("check %q: check() does not support async functions (a Promise is always truthy, so the check could never fail); await the value first, then check it", name))
+			}
 			res, err := fn(goja.Undefined(), val)
 			if err != nil {
 				panic(err)
+			}
+			if thenOf(rt, res) != nil {
+				panic(rt.NewTypeError("check %q returned a Promise: check() does not support asynchronous checks; await the value first, then check it", name))
 			}
 			ok = res.ToBoolean()
 		}
@@ -87,10 +93,16 @@ func (k *k6Instance) sleep(secs float64) {
 }
 
 // group runs fn with the group tag set and pushes group_duration.
-func (k *k6Instance) group(name string, fn goja.Callable) goja.Value {
+func (k *k6Instance) group(name string, fnv goja.Value) goja.Value {
 	rt := k.vu.Runtime()
-	if fn == nil {
+	fn, isFn := goja.AssertFunction(fnv)
+	if !isFn {
 		panic(rt.NewTypeError("group() needs a function as its second argument"))
+	}
+	if isAsyncFunction(fnv) {
+		// As k6: the group's tag and group_duration cannot follow the
+		// awaited work correctly, so k6 refuses async callbacks.
+		panic(rt.NewTypeError("group() does not support async functions as arguments (group %q)", name))
 	}
 	if strings.Contains(name, "::") {
 		panic(rt.NewTypeError("group name %q may not contain '::'", name))
@@ -127,6 +139,21 @@ func (k *k6Instance) group(name string, fn goja.Callable) goja.Value {
 	}
 	done()
 	return res
+}
+
+// isAsyncFunction reports whether v is an async function (declared with
+// `async`), by its constructor's name: goja exposes no other test.
+func isAsyncFunction(v goja.Value) bool {
+	o, ok := v.(*goja.Object)
+	if !ok || o == nil {
+		return false
+	}
+	c, ok := o.Get("constructor").(*goja.Object)
+	if !ok || c == nil {
+		return false
+	}
+	n := c.Get("name")
+	return n != nil && n.String() == "AsyncFunction"
 }
 
 var promiseType = reflect.TypeOf((*goja.Promise)(nil))
