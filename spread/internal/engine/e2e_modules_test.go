@@ -204,3 +204,50 @@ func TestE2ECSVAgainstPapaparse(t *testing.T) {
 		t.Errorf("from the archive, checks:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
 }
+
+// TestE2ETopLevelAwaitImportsPapaparseUMD: a script with top-level await
+// importing papaparse's own UMD build (from `npm pack papaparse`) as a
+// local file, the way k6 users vendor it.
+func TestE2ETopLevelAwaitImportsPapaparseUMD(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm not installed: cannot fetch papaparse")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pack := exec.CommandContext(ctx, "npm", "pack", "--silent", "papaparse@5")
+	pack.Dir = dir
+	out, err := pack.CombinedOutput()
+	if err != nil {
+		t.Skipf("npm pack papaparse failed (registry unreachable?): %v\n%s", err, out)
+	}
+	tgz := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(tgz, "\n"); i >= 0 {
+		tgz = tgz[i+1:]
+	}
+	untar := exec.CommandContext(ctx, "tar", "-xzf", tgz, "-C", dir, "package/papaparse.js")
+	untar.Dir = dir
+	if out, err := untar.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	if err := os.Rename(filepath.Join(dir, "package", "papaparse.js"), filepath.Join(dir, "papaparse.js")); err != nil {
+		t.Fatal(err)
+	}
+	script := `import Papa from './papaparse.js';
+import { check } from 'k6';
+const rows = await Promise.resolve(Papa.parse("name,n\na,1\nb,2\n", { header: true, skipEmptyLines: true }).data);
+export const options = { iterations: 1 };
+export default function () {
+  check(rows, { "two rows": (r) => r.length === 2, "b is 2": (r) => r[1].n === "2" });
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "tla.js"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := spreadIn(t, dir, 2*time.Minute, nil, "run", "--no-color", "tla.js")
+	expectCode(t, r, 0)
+	if !strings.Contains(r.stdout, "✓ 2 ✗ 0") {
+		t.Errorf("checks:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}

@@ -141,20 +141,25 @@ func localInputs(metafile, cwd string) []string {
 // externals plugin), so its only ESM syntax left is the final export clause.
 func buildOptions(abs, cwd string, tla bool, co CompileOptions) api.BuildOptions {
 	o := api.BuildOptions{
-		EntryPoints:       []string{abs},
-		Bundle:            true,
-		Write:             false,
-		Format:            api.FormatCommonJS,
-		Platform:          api.PlatformNeutral,
-		Target:            api.ES2017,
-		Sourcemap:         api.SourceMapExternal,
-		SourcesContent:    api.SourcesContentExclude,
-		External:          []string{"k6", "k6/*", "https://*", "http://*"},
-		AbsWorkingDir:     cwd,
-		Outfile:           filepath.Join(cwd, "__spread_bundle.js"),
-		LogLevel:          api.LogLevelSilent,
-		MainFields:        []string{"module", "main"},
-		Metafile:          true,
+		EntryPoints:    []string{abs},
+		Bundle:         true,
+		Write:          false,
+		Format:         api.FormatCommonJS,
+		Platform:       api.PlatformNeutral,
+		Target:         api.ES2017,
+		Sourcemap:      api.SourceMapExternal,
+		SourcesContent: api.SourcesContentExclude,
+		External:       []string{"k6", "k6/*", "https://*", "http://*"},
+		AbsWorkingDir:  cwd,
+		Outfile:        filepath.Join(cwd, "__spread_bundle.js"),
+		LogLevel:       api.LogLevelSilent,
+		MainFields:     []string{"module", "main"},
+		Metafile:       true,
+		// Legal comments (/* @license */, /*! ... */) stay where they are:
+		// esbuild's default for bundles moves them to the end of the file,
+		// after the export clause wrapTLA must find last (papaparse's UMD
+		// build starts with one).
+		LegalComments:     api.LegalCommentsInline,
 		ResolveExtensions: []string{".ts", ".js", ".mjs", ".cjs", ".json"},
 		Loader: map[string]api.Loader{
 			".js": api.LoaderJS, ".mjs": api.LoaderJS, ".cjs": api.LoaderJS,
