@@ -491,3 +491,17 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestE2EVUsInitialized: exec.instance.vusInitialized counts the test's
+// VUs only (k6), not the VU that reads the options or runs setup().
+func TestE2EVUsInitialized(t *testing.T) {
+	t.Parallel()
+	r := spread(t, time.Minute, "run", "-q", "--no-summary", "vusinit.js")
+	expectCode(t, r, 0)
+	if n := strings.Count(r.stderr, "iter vusInitialized=3"); n != 3 {
+		t.Errorf("want 3 iterations seeing vusInitialized=3, got %d:\n%s", n, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "setup vusInitialized=3") {
+		t.Errorf("setup() should see vusInitialized=3:\n%s", r.stderr)
+	}
+}

@@ -180,7 +180,11 @@ func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint
 		return nil, &ScriptError{Err: errors.New("the script exports nothing"), Phase: "init"}
 	}
 	v.exports = o.ToObject(rt)
-	sh.VUsInitialized.Add(1)
+	if idInInstance > 0 {
+		// Only the test's VUs count (k6: vus_max); VU 0, which reads the
+		// options and runs setup()/teardown(), does not.
+		sh.VUsInitialized.Add(1)
+	}
 	return v, nil
 }
 
