@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -503,5 +505,35 @@ func TestE2EVUsInitialized(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "setup vusInitialized=3") {
 		t.Errorf("setup() should see vusInitialized=3:\n%s", r.stderr)
+	}
+}
+
+// TestE2EPerVUIterationsRunsEachVU: with per-vu-iterations and 2 VUs,
+// VU 1 and VU 2 each run __ITER 0..2 (the slots once shared VU 1 when
+// the first finished before the second asked the pool for a VU).
+func TestE2EPerVUIterationsRunsEachVU(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "pv.js")
+	src := `import exec from 'k6/execution';
+export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: 2, iterations: 3 } } };
+export default function () { console.log("it vu=" + __VU + " iter=" + __ITER + " id=" + exec.vu.idInTest); }
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "vu=1 iter=0 id=1,vu=1 iter=1 id=1,vu=1 iter=2 id=1,vu=2 iter=0 id=2,vu=2 iter=1 id=2,vu=2 iter=2 id=2"
+	line := regexp.MustCompile(`it (vu=\d+ iter=\d+ id=\d+)`)
+	for run := 0; run < 3; run++ { // the race was intermittent: a few runs
+		r := spread(t, time.Minute, "run", "--no-color", "--quiet", script)
+		expectCode(t, r, 0)
+		var got []string
+		for _, m := range line.FindAllStringSubmatch(r.stdout+r.stderr, -1) {
+			got = append(got, m[1])
+		}
+		sort.Strings(got)
+		if g := strings.Join(got, ","); g != want {
+			t.Fatalf("run %d: iterations\n%s\nwant\n%s", run, g, want)
+		}
 	}
 }

@@ -307,18 +307,30 @@ func (sc *scenario) getVU(ctx context.Context, pool Pool) (VU, bool) {
 }
 
 // runLooping runs sc.vus VUs, each looping over next until it says stop or
-// the scenario ends.
+// the scenario ends. Every slot takes its VU from the pool before any slot
+// starts iterating: were each slot to Get its own VU as its goroutine
+// starts, a slot done quickly (per-vu-iterations) would Put its VU back
+// before a later slot's Get, and that slot would run on the same VU
+// (same __VU, its iteration counter restarting) while another VU idled.
 func (sc *scenario) runLooping(ph *phases, pool Pool, next func(slot, vuIter int64) (Iteration, bool)) {
+	vus := make([]VU, sc.vus)
+	for slot := range vus {
+		vu, ok := sc.getVU(ph.hard, pool)
+		if !ok {
+			break // the run is being cancelled, or the pool failed (reported)
+		}
+		vus[slot] = vu
+	}
 	var wg sync.WaitGroup
-	for slot := int64(0); slot < sc.vus; slot++ {
+	for slot, vu := range vus {
+		if vu == nil {
+			continue
+		}
+		slot := int64(slot)
+		sc.active.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vu, ok := sc.getVU(ph.hard, pool)
-			if !ok {
-				return
-			}
-			sc.active.Add(1)
 			defer pool.Put(vu)
 			defer sc.active.Add(-1)
 			for vuIter := int64(0); !ph.ended(); vuIter++ {
