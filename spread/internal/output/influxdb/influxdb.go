@@ -24,14 +24,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"spread.dev/spread/ext"
 	"spread.dev/spread/internal/output/delivery"
 	"spread.dev/spread/output"
 )
-
 
 // Defaults, as k6's output has them.
 const (
@@ -165,12 +163,9 @@ type Output struct {
 	client *http.Client
 	stderr io.Writer
 
-	mu      sync.Mutex
-	pending []ext.Sample
+	buf *delivery.Buffer
 
 	sender *delivery.Sender
-	stop   chan struct{}
-	done   chan struct{}
 }
 
 // New builds the output from its params.
@@ -192,7 +187,7 @@ func New(p output.Params) (output.Output, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	return &Output{cfg: cfg, client: &http.Client{Transport: tr}, stderr: stderr, stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Output{cfg: cfg, client: &http.Client{Transport: tr}, stderr: stderr}, nil
 }
 
 // Description names the store and database.
@@ -211,7 +206,7 @@ func (o *Output) Start() error {
 	}
 	o.sender = delivery.New(delivery.Config{Name: "influxdb", Concurrency: o.cfg.Concurrency,
 		Timeout: max(o.cfg.PushInterval, 5*time.Second)}, o.write)
-	go o.loop()
+	o.buf = delivery.StartBuffer(o.cfg.PushInterval, o.flush)
 	return nil
 }
 
@@ -265,32 +260,11 @@ func (o *Output) write(ctx context.Context, b delivery.Batch) error {
 // AddSamples keeps the samples for the next push; encoding happens there,
 // off the engine's sample loop.
 func (o *Output) AddSamples(samples []ext.Sample) {
-	o.mu.Lock()
-	o.pending = append(o.pending, samples...)
-	o.mu.Unlock()
-}
-
-func (o *Output) loop() {
-	defer close(o.done)
-	t := time.NewTicker(o.cfg.PushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-o.stop:
-			o.flush()
-			return
-		case <-t.C:
-			o.flush()
-		}
-	}
+	o.buf.Add(samples)
 }
 
 // flush encodes the pending samples into batches and queues them.
-func (o *Output) flush() {
-	o.mu.Lock()
-	samples := o.pending
-	o.pending = nil
-	o.mu.Unlock()
+func (o *Output) flush(samples []ext.Sample) {
 	var buf []byte
 	n := 0
 	for _, s := range samples {
@@ -313,8 +287,7 @@ func (o *Output) Stop() error {
 	if o.sender == nil {
 		return nil
 	}
-	close(o.stop)
-	<-o.done
+	o.buf.Stop()
 	r := o.sender.Close(stopGrace)
 	if r.Undelivered > 0 {
 		fmt.Fprintf(o.stderr, "influxdb: %d of %d samples NOT delivered to %s (last error: %v)\n",

@@ -38,9 +38,9 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/output/delivery"
 	"spread.dev/spread/output"
 )
-
 
 // Config is K6_OTEL_*, with k6's defaults.
 type Config struct {
@@ -197,14 +197,10 @@ type Output struct {
 	meter    metric.Meter
 	exp      *countingExporter
 
-	mu      sync.Mutex
-	pending []ext.Sample
+	buf *delivery.Buffer
 
 	instr map[string]*instrument // by metric name; flush goroutine only
 	attrs map[string]attribute.Set
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 type instrument struct {
@@ -227,8 +223,7 @@ func New(p output.Params) (output.Output, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	return &Output{cfg: cfg, stderr: stderr, instr: map[string]*instrument{}, attrs: map[string]attribute.Set{},
-		stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Output{cfg: cfg, stderr: stderr, instr: map[string]*instrument{}, attrs: map[string]attribute.Set{}}, nil
 }
 
 // Description names the exporter and its endpoint.
@@ -255,37 +250,16 @@ func (o *Output) Start() error {
 	o.provider = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
 		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(o.exp, sdkmetric.WithInterval(o.cfg.ExportInterval), sdkmetric.WithTimeout(exportTimeout+4*time.Second))))
 	o.meter = o.provider.Meter("spread")
-	go o.loop()
+	o.buf = delivery.StartBuffer(o.cfg.FlushInterval, o.flush)
 	return nil
 }
 
 // AddSamples keeps the samples for the next flush.
 func (o *Output) AddSamples(samples []ext.Sample) {
-	o.mu.Lock()
-	o.pending = append(o.pending, samples...)
-	o.mu.Unlock()
+	o.buf.Add(samples)
 }
 
-func (o *Output) loop() {
-	defer close(o.done)
-	t := time.NewTicker(o.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-o.stop:
-			o.flush()
-			return
-		case <-t.C:
-			o.flush()
-		}
-	}
-}
-
-func (o *Output) flush() {
-	o.mu.Lock()
-	samples := o.pending
-	o.pending = nil
-	o.mu.Unlock()
+func (o *Output) flush(samples []ext.Sample) {
 	ctx := context.Background()
 	for _, s := range samples {
 		if s.Metric == nil {
@@ -381,8 +355,7 @@ func (o *Output) Stop() error {
 	if o.provider == nil {
 		return nil
 	}
-	close(o.stop)
-	<-o.done
+	o.buf.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	err := o.provider.Shutdown(ctx)
