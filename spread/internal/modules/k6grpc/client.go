@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -253,7 +252,13 @@ func grpcTarget(addr string) string {
 }
 
 func (c *client) dialOptions(addr string, p *connectParams) ([]grpc.DialOption, error) {
-	opts := []grpc.DialOption{grpc.WithStatsHandler(&c.bytes)}
+	var opts []grpc.DialOption
+	if !strings.HasPrefix(addr, "unix:") {
+		// Bytes counted on the TCP connection itself (HTTP/2 framing
+		// included, as k6 counts data on the wire): cheaper than a grpc-go
+		// stats handler, which makes every RPC do more bookkeeping.
+		opts = append(opts, grpc.WithContextDialer(c.bytes.dial))
+	}
 	if p.plaintext {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	} else {
@@ -615,43 +620,40 @@ func (c *client) healthCheck(call goja.FunctionCall) goja.Value {
 	return c.response(st, msg, header, trailer)
 }
 
-// byteCounter counts wire bytes of every RPC of a client (grpc-go's stats
-// hooks run on its goroutines), emitted as data_sent/data_received from
-// the VU goroutine.
+// byteCounter counts the bytes of a client's connections (read and
+// written on grpc-go's goroutines), emitted as data_sent/data_received
+// from the VU goroutine.
 type byteCounter struct {
 	sent, received atomic.Int64
 	repOnce        sync.Once
 	rep            *httpkit.Reporter // data_sent / data_received
 }
 
-func (b *byteCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
-func (b *byteCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (b *byteCounter) HandleConn(context.Context, stats.ConnStats)                       {}
-func (b *byteCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
-	switch x := s.(type) {
-	case *stats.OutPayload:
-		b.sent.Add(int64(x.WireLength))
-	case *stats.InPayload:
-		b.received.Add(int64(x.WireLength))
-	case *stats.OutHeader:
-		b.sent.Add(int64(headerSize(x.Header)))
-	case *stats.InHeader:
-		b.received.Add(int64(x.WireLength))
-	case *stats.InTrailer:
-		b.received.Add(int64(x.WireLength))
+// dial is grpc-go's context dialer: a TCP connection that counts.
+func (b *byteCounter) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
 	}
+	return &countingConn{Conn: c, b: b}, nil
 }
 
-// headerSize approximates an outgoing header block (grpc-go does not
-// report its wire length): names and values as HPACK would send them raw.
-func headerSize(md metadata.MD) int {
-	n := 0
-	for k, vs := range md {
-		for _, v := range vs {
-			n += len(k) + len(v) + 2
-		}
-	}
-	return n
+type countingConn struct {
+	net.Conn
+	b *byteCounter
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.b.received.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.b.sent.Add(int64(n))
+	return n, err
 }
 
 func (b *byteCounter) emit(vu ext.VU, tags ext.TagSet) {
