@@ -15,7 +15,6 @@ import (
 	"spread.dev/echo-server/accesslog"
 	"spread.dev/echo-server/capacity"
 	"spread.dev/echo-server/connstate"
-	"spread.dev/echo-server/cpuwork"
 	"spread.dev/echo-server/metrics"
 )
 
@@ -167,34 +166,12 @@ func (h *Handler) echo(w http.ResponseWriter, r *http.Request, st *connstate.Sta
 	return http.StatusOK
 }
 
-// work is the request's simulated cost: a capacity slot held for the delay
-// and the CPU work.
+// work is the request's simulated cost, shared with the other protocols'
+// handlers (capacity.Cost).
 func (h *Handler) work(ctx context.Context) error {
 	m := h.cfg.Metrics
-	err := h.cfg.Limiter.Acquire(ctx, func(queued bool) {
-		if queued {
-			m.Queued.Inc()
-		} else {
-			m.Queued.Dec()
-		}
-	})
-	if err != nil {
-		return err
-	}
-	defer h.cfg.Limiter.Release()
-	m.Inflight.Inc()
-	defer m.Inflight.Dec()
-	if h.cfg.Delay > 0 {
-		t := time.NewTimer(h.cfg.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	cpuwork.Burn(ctx, h.cfg.CPUWork)
-	return ctx.Err()
+	return capacity.Cost{Limiter: h.cfg.Limiter, Inflight: m.Inflight, Queued: m.Queued,
+		Delay: h.cfg.Delay, CPUWork: h.cfg.CPUWork}.Pay(ctx)
 }
 
 func writeText(w http.ResponseWriter, status int, text string) int {

@@ -31,7 +31,6 @@ import (
 	"spread.dev/echo-server/accesslog"
 	"spread.dev/echo-server/capacity"
 	"spread.dev/echo-server/connstate"
-	"spread.dev/echo-server/cpuwork"
 	"spread.dev/echo-server/grpcecho/echopb"
 	"spread.dev/echo-server/metrics"
 )
@@ -229,35 +228,12 @@ func (s *Server) observe(ctx context.Context, method string, start time.Time, er
 	})
 }
 
-// work is one Echo's simulated cost, the same as GET /'s (echo.Handler
-// keeps its own unexported; both share the pod's Limiter): a capacity slot
-// held for the delay and the CPU work.
+// work is the request's simulated cost, shared with the other protocols'
+// handlers (capacity.Cost).
 func (s *Server) work(ctx context.Context) error {
 	m := s.cfg.Metrics
-	err := s.cfg.Limiter.Acquire(ctx, func(queued bool) {
-		if queued {
-			m.Queued.Inc()
-		} else {
-			m.Queued.Dec()
-		}
-	})
-	if err != nil {
-		return err
-	}
-	defer s.cfg.Limiter.Release()
-	m.Inflight.Inc()
-	defer m.Inflight.Dec()
-	if s.cfg.Delay > 0 {
-		t := time.NewTimer(s.cfg.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	cpuwork.Burn(ctx, s.cfg.CPUWork)
-	return ctx.Err()
+	return capacity.Cost{Limiter: s.cfg.Limiter, Inflight: m.Inflight, Queued: m.Queued,
+		Delay: s.cfg.Delay, CPUWork: s.cfg.CPUWork}.Pay(ctx)
 }
 
 // echoService implements spread.echo.v1.Echo.
