@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,7 +72,7 @@ type RunFlagHook struct {
 
 // runFlagHooks are every file's additions to `spread run`, in one list
 // (explicit wiring: no init() registration inside the command).
-var runFlagHooks = []RunFlagHook{httpFlagHook(), k8sFlags(), htmlFlags(), secretFlags()}
+var runFlagHooks = []RunFlagHook{k6Flags(), httpFlagHook(), k8sFlags(), htmlFlags(), secretFlags()}
 
 func addOptionFlags(fs *pflag.FlagSet, f *runFlags) {
 	fs.Int64VarP(&f.vus, "vus", "u", 1, "number of VUs to run at the same time")
@@ -142,7 +143,15 @@ func newRunCommand() *cobra.Command {
 			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(sigs)
 			cfg.Signals = sigs
-			return engine.Run(cmd.Context(), cfg)
+			err = engine.Run(cmd.Context(), cfg)
+			var ee *engine.ExitError
+			if lingerRequested && !(errors.As(err, &ee) && ee.Code == engine.ExitInterrupted) {
+				// --linger (k6): keep the process, e.g. the web dashboard's
+				// server, until a signal; an interrupted test does not linger.
+				fmt.Fprintln(cmd.ErrOrStderr(), "Linger set; waiting for Ctrl+C to exit ...")
+				<-sigs
+			}
+			return err
 		},
 	}
 	fs := cmd.Flags()

@@ -81,6 +81,12 @@ type Config struct {
 	Extra         []ExtraOutput
 	SummaryExport string
 	NoSummary     bool
+	// FileOptions are the options of k6's JSON config file (--config), the
+	// lowest tier: the script, K6_* and flags override them.
+	FileOptions options.Layer
+	// NoThresholds, NoSetup, NoTeardown are k6's --no-thresholds,
+	// --no-setup, --no-teardown.
+	NoThresholds, NoSetup, NoTeardown bool
 	Quiet         bool
 	NoColor       bool
 	LogFormat     string
@@ -223,7 +229,7 @@ func resolveOptions(cfg *Config, first *vu.VU, arch *archive.Archive) (options.L
 	if err != nil {
 		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
 	}
-	layer := options.Consolidate(scriptLayer, envLayer, cfg.CLI)
+	layer := options.Consolidate(cfg.FileOptions, scriptLayer, envLayer, cfg.CLI)
 	opts, err := options.Decode(layer)
 	if err != nil {
 		return nil, nil, nil, executor.Segment{}, exitErr(ExitInvalidConfig, err)
@@ -418,8 +424,12 @@ func (r *run) run(parent context.Context) (retErr error) {
 func (r *run) startMetricsAndOutputs(start time.Time) error {
 	cfg, p, opts := r.cfg, r.p, r.p.Options
 	var err error
+	thresholds := opts.Thresholds
+	if cfg.NoThresholds {
+		thresholds = nil // --no-thresholds: not evaluated, not in the summary
+	}
 	r.metrics, err = metrics.NewEngine(p.Registry, metrics.Config{
-		Thresholds: opts.Thresholds, SummaryTrendStats: opts.SummaryTrendStats, SummaryTimeUnit: opts.SummaryTimeUnit,
+		Thresholds: thresholds, SummaryTrendStats: opts.SummaryTrendStats, SummaryTimeUnit: opts.SummaryTimeUnit,
 	})
 	if err != nil {
 		return exitErr(ExitInvalidConfig, fmt.Errorf("thresholds: %w", err))
@@ -494,7 +504,7 @@ func (r *run) initVUs(runCtx context.Context) (*vu.VU, error) {
 // setup runs setup() (when exported) and keeps its JSON result for the VUs.
 func (r *run) setup(runCtx context.Context, special *vu.VU) (string, error) {
 	var setupJSON string
-	if special.HasFunction("setup") {
+	if special.HasFunction("setup") && !r.cfg.NoSetup {
 		res, err := r.callTimed(runCtx, special, "setup", "::setup", r.p.Options.SetupTimeout, ExitSetupTimeout)
 		if err != nil {
 			return "", r.finishEarly(err)
@@ -546,7 +556,7 @@ func (r *run) schedule(runCtx context.Context) (time.Duration, error) {
 // is the run's exit error (a timeout, an exception), nil otherwise; an
 // exception is logged.
 func (r *run) teardown(runCtx context.Context, special *vu.VU, setupJSON string) error {
-	if !special.HasFunction("teardown") || runCtx.Err() != nil {
+	if !special.HasFunction("teardown") || r.cfg.NoTeardown || runCtx.Err() != nil {
 		return nil
 	}
 	var args []any
