@@ -117,7 +117,7 @@ func run(dur time.Duration, vus, rounds int, out string) error {
 	fmt.Fprintf(&b, "| k6/net/grpc (`spread run`) | %.0f | %s |\n", mj, list(js))
 	fmt.Fprintf(&b, "| bare grpc-go loop | %.0f | %s |\n", mb, list(bare))
 	fmt.Fprintf(&b, "\nRatio k6/net/grpc / grpc-go: **%.2f** (goal >= 0.8). Client and server share the 2 cores, so the\n", mj/mb)
-	fmt.Fprintf(&b, "ratio also carries the engine's per-iteration cost (JS call, JSON mapping of request and reply, metrics).\n")
+	fmt.Fprintf(&b, "ratio also carries the engine's per-iteration cost (JS call, request/reply mapping, metrics).\n")
 	fmt.Print(b.String())
 	if out != "" {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
