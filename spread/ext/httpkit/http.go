@@ -14,6 +14,7 @@
 package httpkit
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -130,10 +131,13 @@ type Result struct {
 	RemoteIP   string
 	RemotePort int
 	TLSVersion string // k6's spelling: tls1.2, tls1.3; "" without TLS
-	Error      string
-	ErrorCode  int // from the Code* table
-	Pod        string
-	Expected   bool // the expected_response tag, from the response callback
+	// TLSState is the connection's TLS state (nil without TLS): the
+	// response's tls_cipher_suite and ocsp are built from it when read.
+	TLSState  *tls.ConnectionState
+	Error     string
+	ErrorCode int // from the Code* table
+	Pod       string
+	Expected  bool // the expected_response tag, from the response callback
 	// NoCallback: the script set the response callback to null, so (as
 	// in k6) the request has no expected_response tag and no
 	// http_req_failed sample.

@@ -99,7 +99,7 @@ func TestResponseObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `["status,status_text,proto,headers,body,timings,remote_ip,remote_port,url,error,error_code,tls_version,pod,request,json",` +
+	want := `["status,status_text,proto,headers,body,timings,remote_ip,remote_port,url,error,error_code,tls_version,tls_cipher_suite,ocsp,pod,request,json",` +
 		`200,"HTTP/1.1","pod-a","a, b",true,12,2,"pod-a","GET",true,false,"json,extra",201,null]`
 	if v.String() != want {
 		t.Fatalf("got  %s\nwant %s", v.String(), want)

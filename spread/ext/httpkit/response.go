@@ -1,6 +1,8 @@
 package httpkit
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +12,11 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/tidwall/gjson"
+	"golang.org/x/crypto/ocsp"
 )
 
 var responseKeys = []string{"status", "status_text", "proto", "headers", "body", "timings", "remote_ip",
-	"remote_port", "url", "error", "error_code", "tls_version", "pod", "request", "json"}
+	"remote_port", "url", "error", "error_code", "tls_version", "tls_cipher_suite", "ocsp", "pod", "request", "json"}
 
 type responseObject struct {
 	rt     *goja.Runtime
@@ -96,6 +99,13 @@ func (o *responseObject) Get(key string) goja.Value {
 		return rt.ToValue(r.ErrorCode)
 	case "tls_version":
 		return rt.ToValue(r.TLSVersion)
+	case "tls_cipher_suite":
+		if r.TLSState == nil {
+			return rt.ToValue("")
+		}
+		return rt.ToValue(tls.CipherSuiteName(r.TLSState.CipherSuite))
+	case "ocsp":
+		v = rt.ToValue(ocspInfo(r.TLSState))
 	case "pod":
 		return rt.ToValue(r.Pod)
 	case "headers":
@@ -279,4 +289,48 @@ func syntaxError(rt *goja.Runtime, msg string) goja.Value {
 		return rt.NewGoError(errors.New(msg))
 	}
 	return e
+}
+
+// ocspInfo is k6's res.ocsp from the server's stapled OCSP response:
+// status "good", "revoked" or "unknown" (no staple, or one that does not
+// parse), times as Unix milliseconds (0 when absent) and, when revoked,
+// the reason in k6's spelling.
+func ocspInfo(st *tls.ConnectionState) map[string]any {
+	out := map[string]any{"status": "unknown", "produced_at": int64(0), "this_update": int64(0),
+		"next_update": int64(0), "revoked_at": int64(0), "revocation_reason": ""}
+	if st == nil || len(st.OCSPResponse) == 0 || len(st.PeerCertificates) == 0 {
+		return out
+	}
+	var issuer *x509.Certificate
+	if len(st.PeerCertificates) > 1 {
+		issuer = st.PeerCertificates[1]
+	}
+	resp, err := ocsp.ParseResponseForCert(st.OCSPResponse, st.PeerCertificates[0], issuer)
+	if err != nil {
+		return out
+	}
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	out["produced_at"], out["this_update"], out["next_update"] = ms(resp.ProducedAt), ms(resp.ThisUpdate), ms(resp.NextUpdate)
+	switch resp.Status {
+	case ocsp.Good:
+		out["status"] = "good"
+	case ocsp.Revoked:
+		out["status"] = "revoked"
+		out["revoked_at"] = ms(resp.RevokedAt)
+		out["revocation_reason"] = revocationReasons[resp.RevocationReason]
+	}
+	return out
+}
+
+// revocationReasons are RFC 5280's CRL reason codes in k6's spelling.
+var revocationReasons = map[int]string{
+	ocsp.Unspecified: "unspecified", ocsp.KeyCompromise: "key_compromise", ocsp.CACompromise: "ca_compromise",
+	ocsp.AffiliationChanged: "affiliation_changed", ocsp.Superseded: "superseded",
+	ocsp.CessationOfOperation: "cessation_of_operation", ocsp.CertificateHold: "certificate_hold",
+	ocsp.RemoveFromCRL: "remove_from_crl", ocsp.PrivilegeWithdrawn: "privilege_withdrawn", ocsp.AACompromise: "aa_compromise",
 }

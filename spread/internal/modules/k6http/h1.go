@@ -47,6 +47,7 @@ type h1Conn struct {
 	remoteIP   string // formatted once per connection
 	port       int
 	tlsVersion string // "" on cleartext
+	tlsState   *tls.ConnectionState
 }
 
 // h1OverTLS: https requests take the h1 client (HTTP/2 switched off).
@@ -157,6 +158,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			}
 			var rw io.ReadWriter = nc
 			var tlsVersion string
+			var tlsState *tls.ConnectionState
 			if secure {
 				tc, err := c.h1Handshake(nc, u.Hostname(), deadline)
 				tlsDone := time.Now()
@@ -168,9 +170,10 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 					return nc, ""
 				}
 				tlsHandshaking = tlsDone.Sub(connectDone)
-				rw, tlsVersion = tc, tlsVersionName(tc.ConnectionState().Version)
+				st := tc.ConnectionState()
+				rw, tlsVersion, tlsState = tc, tlsVersionName(st.Version), &st
 			}
-			conn = &h1Conn{cc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), tlsVersion: tlsVersion}
+			conn = &h1Conn{cc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), tlsVersion: tlsVersion, tlsState: tlsState}
 			if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 				conn.remoteIP, conn.port = a.IP.String(), a.Port
 			}
@@ -178,7 +181,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		gotConn := time.Now()
 		_ = conn.cc.SetDeadline(deadline)
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
-		res.TLSVersion = conn.tlsVersion
+		res.TLSVersion, res.TLSState = conn.tlsVersion, conn.tlsState
 		err := writeH1Request(conn.bw, method, u, rq.header, body, closeAfter)
 		wrote := time.Now()
 		var firstByte time.Time

@@ -206,7 +206,7 @@ func (c *client) roundTrip(vuCtx context.Context, deadline time.Time, rq *reques
 	res.Headers = resp.Header
 	c.sawHost(u.Host)
 	if resp.TLS != nil {
-		res.TLSVersion = tlsVersionName(resp.TLS.Version)
+		res.TLSVersion, res.TLSState = tlsVersionName(resp.TLS.Version), resp.TLS
 	}
 	if readErr != nil {
 		c.fail(ctx, res, readErr)

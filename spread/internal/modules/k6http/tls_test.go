@@ -22,6 +22,8 @@ import (
 type testPKI struct {
 	caPEM, serverCert, serverKey, clientCert, clientKey string
 	pool                                                *x509.CertPool
+	ca                                                  *x509.Certificate // for signing OCSP responses in tests
+	caKey                                               *ecdsa.PrivateKey
 }
 
 func newTestPKI(t testing.TB) *testPKI {
@@ -48,7 +50,7 @@ func newTestPKI(t testing.TB) *testPKI {
 		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 			string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
 	}
-	p := &testPKI{caPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})), pool: x509.NewCertPool()}
+	p := &testPKI{caPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})), pool: x509.NewCertPool(), ca: ca, caKey: caKey}
 	p.pool.AddCert(ca)
 	p.serverCert, p.serverKey = leaf("server", x509.ExtKeyUsageServerAuth, net.ParseIP("127.0.0.1"))
 	p.clientCert, p.clientKey = leaf("client-a", x509.ExtKeyUsageClientAuth)
