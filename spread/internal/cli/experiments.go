@@ -33,9 +33,9 @@ per experiment a folder with the raw samples, events and pod logs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch proxy {
-			case "", "auto", "iptables", "userspace":
+			case "", "auto", "iptables", "nftables", "userspace":
 			default:
-				return fmt.Errorf("--proxy %q: want auto, iptables or userspace", proxy)
+				return fmt.Errorf("--proxy %q: want auto, iptables, nftables or userspace", proxy)
 			}
 			p, err := plan.Load(planPath)
 			if err != nil {
@@ -74,7 +74,7 @@ per experiment a folder with the raw samples, events and pod logs.`,
 	fs.StringVar(&planPath, "plan", "scripts/experiments.yaml", "the experiment plan")
 	fs.StringSliceVar(&only, "only", nil, "run only these experiments (NAME,...)")
 	fs.StringVar(&outDir, "out", "results", "results folder")
-	fs.StringVar(&proxy, "proxy", "", "Service emulation: auto|iptables|userspace (default: the plan's, normally auto)")
+	fs.StringVar(&proxy, "proxy", "", "Service emulation, as spread lab's --proxy: auto|iptables|nftables|userspace (default: the plan's, normally auto)")
 	fs.BoolVar(&full, "full", false, "also run the rows marked full: (the sweeps; prints the expected time first)")
 	fs.BoolVar(&quick, "quick", false, "halve every duration and VU count (a smoke run)")
 	fs.StringVar(&spreadBin, "spread", "", "spread binary the lab runs (default: this executable)")

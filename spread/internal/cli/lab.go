@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"spread.dev/spread/internal/engine"
 	"spread.dev/spread/internal/lab"
 	"spread.dev/spread/internal/lab/cgroup"
 	"spread.dev/spread/internal/lab/hpa"
@@ -183,6 +184,10 @@ Examples:
 			}
 			cfg.Events = append(cfg.Events, ev)
 		}
+		if err := lab.CheckKillTargets(cfg.Replicas, cfg.Events, cfg.HPA != nil); err != nil {
+			// a usage error, as k6's invalid options: exit 104
+			return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
+		}
 		if len(envs) > 0 {
 			cfg.Env = map[string]string{}
 			for _, kv := range envs {
@@ -225,7 +230,7 @@ Examples:
 	f.StringVar(&cfg.Scheduler, "scheduler", "random", "endpoint choice per new flow with --proxy userspace: random (as iptables/nftables), rr or lc (IPVS's round-robin and least-connection, emulated: no ip_vs in this kernel)")
 	f.IntVar(&cfg.Replicas, "replicas", 1, "pods at start")
 	f.StringArrayVar(&scales, "scale", nil, "scale to M replicas at time T: M@T (e.g. 2@2m; repeatable; M below the current count scales down)")
-	f.StringArrayVar(&kills, "kill", nil, "SIGKILL a pod at time T: POD@T (e.g. echo-server-1@1m; repeatable)")
+	f.StringArrayVar(&kills, "kill", nil, "SIGKILL a pod at time T: POD@T (e.g. echo-server-1@1m; repeatable). Pods are echo-server-N, numbered in start order; a pod that cannot exist is refused up front. The killed pod is removed, not restarted (no kubelet restart / ReplicaSet replacement)")
 	f.StringArrayVar(&restarts, "rolling-restart", nil, "replace every pod one at a time (surge 1, SIGTERM + drain) at time T: @T (repeatable)")
 	f.StringVar(&cfg.PodCommand, "pod-cmd", "", "pod command template instead of echo-server ({{.Name}} {{.IP}} {{.HTTPPort}} {{.HTTPSPort}} {{.H3Port}} {{.MetricsPort}} {{.CertFile}} {{.KeyFile}} {{.CAFile}})")
 	f.StringArrayVar(&cfg.PodArgs, "pod-arg", nil, "extra echo-server flag for every pod (repeatable, e.g. --pod-arg=--max-inflight=100)")

@@ -156,7 +156,7 @@ func newRunCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	addOptionFlags(fs, f)
-	fs.StringArrayVarP(&f.outs, "out", "o", nil, "send samples to an output: json=FILE, csv=FILE, html=FILE, web-dashboard[=port=N&export=FILE], prometheus-rw[=URL], experimental-prometheus-rw (repeatable)")
+	fs.StringArrayVarP(&f.outs, "out", "o", nil, "send samples to an output (repeatable; also K6_OUT=a,b): json=FILE, csv=FILE, html=FILE, web-dashboard[=port=N&export=FILE], prometheus-rw[=URL] (alias experimental-prometheus-rw), influxdb[=URL], opentelemetry (alias experimental-opentelemetry; K6_OTEL_*), or an extension's output")
 	fs.StringVar(&f.summaryExport, "summary-export", "", "write the end-of-test summary as JSON to this file")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colors in the output")

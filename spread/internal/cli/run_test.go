@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,42 @@ func TestStdinScriptIsSavedAndRemoved(t *testing.T) {
 	}
 	if _, _, err := stdinScript(strings.NewReader("")); err == nil {
 		t.Error("empty stdin accepted")
+	}
+}
+
+// TestHelpListsOutputsAndProxies: `run --help` names every built-in
+// output, `experiments --help` every --proxy mode the lab has.
+func TestHelpListsOutputsAndProxies(t *testing.T) {
+	help := func(cmd interface {
+		SetOut(io.Writer)
+		SetErr(io.Writer)
+		SetArgs([]string)
+		Execute() error
+	}) string {
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs([]string{"--help"})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	run := help(newRunCommand())
+	for _, o := range builtinOutputs {
+		if !strings.Contains(run, o.name) {
+			t.Errorf("run --help does not list output %q", o.name)
+		}
+	}
+	for _, f := range []string{"--no-thresholds", "--no-setup", "--no-teardown", "--summary-trend-stats", "--config", "--linger", "K6_OUT"} {
+		if !strings.Contains(run, f) {
+			t.Errorf("run --help lacks %s", f)
+		}
+	}
+	exps := help(newExperimentsCommand())
+	for _, p := range []string{"auto", "iptables", "nftables", "userspace"} {
+		if !strings.Contains(exps, p) {
+			t.Errorf("experiments --help does not list --proxy %s", p)
+		}
 	}
 }

@@ -169,3 +169,39 @@ func (l *lab) rollingRestart(ctx context.Context) {
 	}
 	l.record("rolling-restart-done", "", "")
 }
+
+// CheckKillTargets rejects a --kill of a pod that can never exist, before
+// anything starts. Pods are named echo-server-N with N counting every pod
+// ever started (podctl.go), so the highest possible N follows from the
+// replicas at start and, in time order, each scale-up and rolling restart
+// (which replaces every pod). With an HPA the count is not known ahead:
+// only the name's shape is checked then.
+func CheckKillTargets(replicas int, events []Event, autoscaled bool) error {
+	evs := append([]Event(nil), events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At < evs[j].At })
+	most, cur := replicas, replicas
+	for _, e := range evs {
+		switch e.Kind {
+		case KindScale:
+			if e.Replicas > cur {
+				most += e.Replicas - cur
+			}
+			cur = e.Replicas
+		case KindRollingRestart:
+			most += cur
+		}
+	}
+	for _, e := range evs {
+		if e.Kind != KindKill {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(e.Pod, "echo-server-"))
+		if !strings.HasPrefix(e.Pod, "echo-server-") || err != nil || n < 1 {
+			return fmt.Errorf("lab: --kill %s@%s: no such pod can exist: pods are named echo-server-N (N = 1, 2, ...)", e.Pod, e.At)
+		}
+		if !autoscaled && n > most {
+			return fmt.Errorf("lab: --kill %s@%s: no such pod can exist: at most %d pods are started (echo-server-1 to echo-server-%d) with these --replicas/--scale/--rolling-restart", e.Pod, e.At, most, most)
+		}
+	}
+	return nil
+}

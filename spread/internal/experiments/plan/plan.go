@@ -231,9 +231,9 @@ func (p *Plan) applyDefaults() {
 func (p *Plan) Validate() error {
 	var errs []error
 	switch p.Defaults.Proxy {
-	case "", "auto", "iptables", "userspace":
+	case "", "auto", "iptables", "nftables", "userspace":
 	default:
-		errs = append(errs, fmt.Errorf("defaults: proxy %q: want auto, iptables or userspace", p.Defaults.Proxy))
+		errs = append(errs, fmt.Errorf("defaults: proxy %q: want auto, iptables, nftables or userspace", p.Defaults.Proxy))
 	}
 	if len(p.Experiments) == 0 {
 		errs = append(errs, errors.New("no experiments"))
@@ -256,9 +256,9 @@ func (p *Plan) Validate() error {
 			bad("want one of script or client_cmd")
 		}
 		switch e.Proxy {
-		case "", "auto", "iptables", "userspace":
+		case "", "auto", "iptables", "nftables", "userspace":
 		default:
-			bad("proxy %q: want auto, iptables or userspace", e.Proxy)
+			bad("proxy %q: want auto, iptables, nftables or userspace", e.Proxy)
 		}
 		if e.VUs < 1 {
 			bad("vus must be at least 1")
