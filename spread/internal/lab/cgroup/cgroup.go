@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"spread.dev/spread/internal/lab/pidlife"
 )
 
 // Root is where cgroup file systems are mounted.
@@ -401,7 +403,7 @@ func Sweep(all bool) ([]string, error) {
 			if !e.IsDir() || !strings.HasPrefix(e.Name(), Prefix) {
 				continue
 			}
-			if !all && ownerAlive(e.Name()) {
+			if !all && ownerAlive(e.Name(), filepath.Join(parent, e.Name())) {
 				continue
 			}
 			dir := filepath.Join(parent, e.Name())
@@ -415,11 +417,18 @@ func Sweep(all bool) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-func ownerAlive(name string) bool {
+// ownerAlive reads the pid embedded in a lab cgroup's name; the pid counts
+// only if its process started before the cgroup's directory was last
+// changed (a pid reused by a later process does not keep leftovers).
+func ownerAlive(name, dir string) bool {
 	pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, Prefix), "-")
 	pid, err := strconv.Atoi(pidStr)
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return syscall.Kill(pid, 0) == nil
+	var made time.Time
+	if fi, err := os.Stat(dir); err == nil {
+		made = fi.ModTime()
+	}
+	return pidlife.OwnerAlive(pid, made)
 }

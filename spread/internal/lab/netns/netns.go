@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"spread.dev/spread/internal/lab/pidlife"
 )
 
 // Prefix starts the name of every namespace the lab creates, so a sweep
@@ -227,7 +229,10 @@ func Sweep(all bool) ([]string, error) {
 	return removed, nil
 }
 
-// ownerAlive reads the pid embedded in a lab namespace name.
+// ownerAlive reads the pid embedded in a lab namespace name; the pid
+// counts only if its process started before the namespace was made (the
+// time of its /run/netns file), so a pid reused by a later process does
+// not keep the leftovers forever.
 func ownerAlive(name string) bool {
 	rest := strings.TrimPrefix(name, Prefix)
 	pidStr, _, _ := strings.Cut(rest, "-")
@@ -235,5 +240,9 @@ func ownerAlive(name string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return syscall.Kill(pid, 0) == nil
+	var made time.Time
+	if fi, err := os.Stat("/run/netns/" + name); err == nil {
+		made = fi.ModTime()
+	}
+	return pidlife.OwnerAlive(pid, made)
 }

@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,5 +115,46 @@ func TestSweepRemovesOrphans(t *testing.T) {
 	}
 	if !Exists(mine.Name) {
 		t.Fatal("sweep removed a namespace of a live lab")
+	}
+}
+
+// TestOwnerAliveReusedPid: a namespace whose name carries the pid of a
+// process started after the namespace was made (the lab's pid reused) is
+// not kept by that process; one made after its owner started is.
+func TestOwnerAliveReusedPid(t *testing.T) {
+	requireRoot(t)
+	orig := "polish-reuse-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", orig).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", orig).Run() })
+	time.Sleep(3 * time.Second) // more than pidlife's slack
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	// The same namespace (same inode and time) under a lab name carrying
+	// the later child's pid: what `ip netns` shows after a pid reuse.
+	reused := Prefix + strconv.Itoa(child.Process.Pid) + "-reuse"
+	path := "/run/netns/" + reused
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(path, syscall.MNT_DETACH); _ = os.Remove(path) })
+	if err := syscall.Mount("/run/netns/"+orig, path, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount: %v", err)
+	}
+	if ownerAlive(reused) {
+		t.Error("a namespace made before its pid's process started is kept as alive (reused pid)")
+	}
+	// Made after the child started: the child owns it.
+	fresh := Prefix + strconv.Itoa(child.Process.Pid) + "-fresh"
+	if out, err := exec.Command("ip", "netns", "add", fresh).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", fresh).Run() })
+	if !ownerAlive(fresh) {
+		t.Error("a namespace made by a live process is not kept")
 	}
 }
