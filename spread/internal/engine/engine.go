@@ -87,9 +87,9 @@ type Config struct {
 	// NoThresholds, NoSetup, NoTeardown are k6's --no-thresholds,
 	// --no-setup, --no-teardown.
 	NoThresholds, NoSetup, NoTeardown bool
-	Quiet         bool
-	NoColor       bool
-	LogFormat     string
+	Quiet                             bool
+	NoColor                           bool
+	LogFormat                         string
 	// Progress: "auto" (bars on a terminal, lines otherwise), "lines", "none".
 	Progress string
 	Stdout   io.Writer

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"spread.dev/spread/internal/executor"
 	"spread.dev/spread/ext"
+	"spread.dev/spread/internal/executor"
 )
 
 // Layer is one tier of options: raw JSON values by k6 option name.

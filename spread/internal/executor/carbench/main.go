@@ -133,10 +133,12 @@ func runSpread(bin, script, target, tmp string, d time.Duration) (result, error)
 		return result{}, err
 	}
 	num := func(m, k string) float64 { v, _ := sum.Metrics[m][k].(float64); return v }
-	ms := func(k string) time.Duration { return time.Duration(num("http_req_duration", k) * float64(time.Millisecond)) }
+	ms := func(k string) time.Duration {
+		return time.Duration(num("http_req_duration", k) * float64(time.Millisecond))
+	}
 	res := result{Requests: num("http_reqs", "count"), Dropped: num("dropped_iterations", "count"),
 		Errors: num("http_req_failed", "passes"),
-		P50: ms("med"), P90: ms("p(90)"), P95: ms("p(95)"), P99: ms("p(99)"), Max: ms("max"),
+		P50:    ms("med"), P90: ms("p(90)"), P95: ms("p(95)"), P99: ms("p(99)"), Max: ms("max"),
 		CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	if res.Requests == 0 {
 		return result{}, errors.New("spread: summary export has no http_reqs")
@@ -207,4 +209,6 @@ func report(sp, vg []result, rate int, d time.Duration, vus, maxVUs, rounds int,
 	return b.String()
 }
 
-func msStr(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func msStr(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}

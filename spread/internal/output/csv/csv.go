@@ -20,7 +20,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-
 // Columns is k6's CSV header: metric, time, value, the system tags, then
 // every other tag and the sample metadata.
 var Columns = []string{"metric_name", "timestamp", "metric_value",

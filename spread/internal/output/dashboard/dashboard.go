@@ -59,7 +59,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-
 // LabEventsEnv names the file of lab events (JSON lines: time, kind, pod,
 // detail) that `spread lab` appends to while the script runs.
 const LabEventsEnv = "SPREAD_LAB_EVENTS"

@@ -44,7 +44,7 @@ func TestLineProtocol(t *testing.T) {
 	o := &Output{cfg: c}
 	at := time.Unix(1700000000, 123456789)
 	line := string(o.appendLine(nil, ext.Sample{Metric: reg.Get("http_req_duration"), Time: at, Value: 12.5,
-		Tags: ext.NewTagSet(map[string]string{"pod": "pod a", "url": `http://x/?q="1"`, "vu": "3", "status": "200", "name": "a,b=c", "empty": ""}),
+		Tags:     ext.NewTagSet(map[string]string{"pod": "pod a", "url": `http://x/?q="1"`, "vu": "3", "status": "200", "name": "a,b=c", "empty": ""}),
 		Metadata: map[string]string{"trace_id": "abc"}}))
 	want := `http_req_duration,name=a\,b\=c,pod=pod\ a,status=200 value=12.5,url="http://x/?q=\"1\"",vu=3i,trace_id="abc" 1700000000123456789` + "\n"
 	if line != want {

@@ -19,7 +19,6 @@ import (
 	"spread.dev/spread/output"
 )
 
-
 // Output writes samples as k6 NDJSON from a goroutine of its own, so
 // AddSamples never waits for the disk.
 type Output struct {

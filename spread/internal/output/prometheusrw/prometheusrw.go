@@ -8,11 +8,11 @@ package prometheusrw
 
 import (
 	"context"
-	"math"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
