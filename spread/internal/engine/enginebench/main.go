@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -237,29 +236,13 @@ func measure(dir string, env []string, name string, args ...string) (measurement
 		case <-t.C:
 			// The process may be a taskset wrapper that exec()s the target:
 			// same pid, so /proc follows it.
-			if kb := rssKB(cmd.Process.Pid); kb > peak {
+			if kb := testbin.RSSKB(cmd.Process.Pid); kb > peak {
 				peak = kb
 			}
 		}
 	}
 }
 
-// rssKB reads VmRSS (kB) of pid; 0 when gone.
-func rssKB(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
 
 // exportedValue reads one value of a metric from a --summary-export file.
 func exportedValue(path, metric, key string) (float64, error) {

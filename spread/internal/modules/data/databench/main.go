@@ -23,6 +23,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"spread.dev/echo-server/testbin"
 	"spread.dev/spread/ext/exttest"
 	_ "spread.dev/spread/internal/modules/data"
 )
@@ -210,29 +211,13 @@ func peakRSS(dir string, env []string, name string, args ...string) (int64, erro
 			}
 			return peak, nil
 		case <-t.C:
-			if kb := rssKB(cmd.Process.Pid); kb > peak {
+			if kb := testbin.RSSKB(cmd.Process.Pid); kb > peak {
 				peak = kb
 			}
 		}
 	}
 }
 
-// rssKB reads VmRSS (kB) of pid; 0 when gone.
-func rssKB(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
 
 type liveResult struct{ runtimes, oneCopy, views int64 }
 

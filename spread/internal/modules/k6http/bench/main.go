@@ -441,7 +441,7 @@ wait:
 		case runErr = <-done:
 			break wait
 		case <-tick.C:
-			if rss := rssKB(cmd.Process.Pid); rss > peakRSS {
+			if rss := testbin.RSSKB(cmd.Process.Pid); rss > peakRSS {
 				peakRSS = rss
 			}
 			if allAt == 0 {
@@ -485,23 +485,6 @@ wait:
 	return b.String(), nil
 }
 
-// rssKB is a process's resident set from /proc/PID/status (0 if gone).
-func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				v, _ := strconv.ParseInt(f[1], 10, 64)
-				return v
-			}
-		}
-	}
-	return 0
-}
 
 // parseSpread reads TMP/summary.json (or PREFIX-summary.json when tmp is
 // TMP/PREFIX).
