@@ -243,7 +243,6 @@ func measure(dir string, env []string, name string, args ...string) (measurement
 	}
 }
 
-
 // exportedValue reads one value of a metric from a --summary-export file.
 func exportedValue(path, metric, key string) (float64, error) {
 	b, err := os.ReadFile(path)

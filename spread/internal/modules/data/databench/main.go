@@ -218,7 +218,6 @@ func peakRSS(dir string, env []string, name string, args ...string) (int64, erro
 	}
 }
 
-
 type liveResult struct{ runtimes, oneCopy, views int64 }
 
 func heapNow() int64 {

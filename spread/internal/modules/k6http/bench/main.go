@@ -485,7 +485,6 @@ wait:
 	return b.String(), nil
 }
 
-
 // parseSpread reads TMP/summary.json (or PREFIX-summary.json when tmp is
 // TMP/PREFIX).
 func parseSpread(_ string, tmp string) (float64, float64, float64, error) {
