@@ -111,3 +111,16 @@ func RSSKB(pid int) int64 {
 	}
 	return 0
 }
+
+// Chromium finds Debian's Chromium (package chromium) for the browser
+// tests, or skips the test saying which package to install.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not installed (Debian package chromium); skipping the browser test")
+	return ""
+}

@@ -15,19 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// chromium finds Debian's Chromium (package chromium), or skips.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("chromium not installed (Debian package chromium); skipping the browser test")
-	return ""
-}
+	"spread.dev/echo-server/testbin"
+)
 
 // runChromium runs headless Chromium with the flags this machine needs
 // (no sandbox as root, no background network) plus args; it returns stdout.
@@ -85,7 +75,7 @@ func writeSyntheticResults(t *testing.T, dir string) []Summary {
 // it builds has the charts with drawn paths and a table whose values are
 // summary.json's, and the screenshot shows the pods' colours.
 func TestReportInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := testbin.Chromium(t)
 	dir := t.TempDir()
 	writeSyntheticResults(t, dir)
 	url := "file://" + filepath.Join(dir, "report.html")

@@ -8,7 +8,6 @@ import (
 	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,20 +15,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"spread.dev/echo-server/testbin"
 	"spread.dev/spread/output"
 )
-
-// chromium finds Debian's Chromium (package chromium), or skips.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("chromium not installed (Debian package chromium); skipping the browser test")
-	return ""
-}
 
 // browser is a headless Chromium driven over the DevTools protocol, so a
 // test can wait for what a live page shows (a --dump-dom run dumps at the
@@ -43,7 +31,7 @@ type browser struct {
 // every request at a closed proxy, so a page that fetches anything fails.
 func newBrowser(t *testing.T, timeout time.Duration, offline bool) *browser {
 	t.Helper()
-	bin := chromium(t)
+	bin := testbin.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),

@@ -187,7 +187,7 @@ export default function () {
 // TestLiveDashboardRun: `spread run --out web-dashboard` against two real
 // echo-servers; Chromium watches the page while the test runs.
 func TestLiveDashboardRun(t *testing.T) {
-	chromium(t)
+	testbin.Chromium(t)
 	bins := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -221,7 +221,7 @@ func TestLiveDashboardRun(t *testing.T) {
 // the lab's scale event is a marker on the live charts and the Pods view
 // lists the pod added at the scale-up.
 func TestLiveDashboardLab(t *testing.T) {
-	chromium(t)
+	testbin.Chromium(t)
 	bins := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -241,7 +241,7 @@ func TestLiveDashboardLab(t *testing.T) {
 // TestLiveDashboardExperiments: `spread experiments` on a one-row plan
 // with K6_WEB_DASHBOARD: each experiment's run serves the live page.
 func TestLiveDashboardExperiments(t *testing.T) {
-	chromium(t)
+	testbin.Chromium(t)
 	bins := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
