@@ -229,27 +229,11 @@ func (lf *labFlags) configure(cmd *cobra.Command, args []string, up bool) error 
 		return fmt.Errorf("lab: no SCRIPT with --client-cmd or up, got %q", args)
 	}
 	lf.cfg.ConntrackUDPTimeout, lf.cfg.ConntrackUDPStreamTimeout = lf.udpTimeout, lf.streamTimout
-	for _, s := range lf.scales {
-		ev, err := lab.ParseScale(s)
-		if err != nil {
-			return err
-		}
-		lf.cfg.Events = append(lf.cfg.Events, ev)
+	events, err := lf.timeline()
+	if err != nil {
+		return err
 	}
-	for _, s := range lf.kills {
-		ev, err := lab.ParseKill(s)
-		if err != nil {
-			return err
-		}
-		lf.cfg.Events = append(lf.cfg.Events, ev)
-	}
-	for _, s := range lf.restarts {
-		ev, err := lab.ParseRollingRestart(s)
-		if err != nil {
-			return err
-		}
-		lf.cfg.Events = append(lf.cfg.Events, ev)
-	}
+	lf.cfg.Events = append(lf.cfg.Events, events...)
 	if err := lab.CheckKillTargets(lf.cfg.Replicas, lf.cfg.Events, lf.cfg.HPA != nil); err != nil {
 		// a usage error, as k6's invalid options: exit 104
 		return &engine.ExitError{Code: engine.ExitInvalidConfig, Err: err}
@@ -265,6 +249,33 @@ func (lf *labFlags) configure(cmd *cobra.Command, args []string, up bool) error 
 		}
 	}
 	return nil
+}
+
+// timeline parses --scale, --kill and --rolling-restart into lab events.
+func (lf *labFlags) timeline() ([]lab.Event, error) {
+	var events []lab.Event
+	for _, s := range lf.scales {
+		ev, err := lab.ParseScale(s)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	for _, s := range lf.kills {
+		ev, err := lab.ParseKill(s)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	for _, s := range lf.restarts {
+		ev, err := lab.ParseRollingRestart(s)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
 }
 
 // runLab runs the lab until the script (or client command, or Ctrl-C for
