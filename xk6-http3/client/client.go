@@ -229,10 +229,12 @@ func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
 		res.NewConn = dial != nil
 		err = c.roundTrip(ctx, cn, method, u, req, res, acquired)
 		if c.opts.Mode == PerRequest {
+			// Its one request is done (the body was read): retire, then
+			// release, which closes the connection now. Without the
+			// release it stayed open, kept alive by PINGs, until Close.
 			cn.retire()
-		} else {
-			cn.release()
 		}
+		cn.release()
 		if err == nil {
 			return nil
 		}
@@ -550,3 +552,10 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 
 // ErrClosed reports whether err comes from using a closed Client.
 func ErrClosed(err error) bool { return errors.Is(err, errClientClosed) }
+
+// liveConns is how many connections the Client has not yet seen closed.
+func (c *Client) liveConns() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.live)
+}

@@ -41,7 +41,7 @@ func portOf(addr string) string {
 	return port
 }
 
-func readCA(t *testing.T, pki *echotest.PKI) []byte {
+func readCA(t testing.TB, pki *echotest.PKI) []byte {
 	t.Helper()
 	b, err := os.ReadFile(pki.CA)
 	if err != nil {
@@ -113,6 +113,22 @@ func TestEchoServerPolicies(t *testing.T) {
 			wg.Wait()
 			elapsed := time.Since(start)
 
+			if tc.opts.Mode == PerRequest {
+				// Each connection closes with its response, while the
+				// Client is still open (no idle timeout, no Close needed).
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					open, live := srv.Sum(t, "echo_open_connections", `proto="h3"`), shared.liveConns()
+					if open == 0 && live == 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("5s after the last per-request response: echo-server has %v open h3 connections, the client tracks %d", open, live)
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
 			conns := int(srv.Sum(t, "echo_connections_opened_total", `proto="h3"`))
 			if tc.wantConns >= 0 && conns != tc.wantConns {
 				t.Errorf("echo-server saw %d h3 connections, want %d", conns, tc.wantConns)
