@@ -21,10 +21,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -51,14 +54,18 @@ type env struct {
 	caPath  string
 	spread  string
 	workDir string
+	srvPid  int    // echo-server, for its CPU per request
+	cpuprof string // profile prefix, "" = none
+	profTag string // the policy being profiled, set for the last round
 }
 
 func run() error {
 	dur := flag.Duration("d", 5*time.Second, "duration of each measurement")
 	vus := flag.Int("u", 8, "VUs / loop goroutines (= connections in single-connection)")
 	out := flag.String("out", "", "write the markdown table to this file too")
-	rounds := flag.Int("rounds", 3, "measurements per cell (the median is reported)")
-	only := flag.String("only", "", "debug: run only the policies whose name contains this, twice, without spread")
+	rounds := flag.Int("rounds", 3, "measurements per cell (the median and the range of the per-round ratios are reported)")
+	only := flag.String("only", "", "run only the policies whose name contains this (and skip HTTP/1.1)")
+	cpuprof := flag.String("cpuprofile", "", "write CPU profiles of the last round to PREFIX-{loop,client,spread}-POLICY.pprof")
 	flag.Parse()
 
 	tmp, err := os.MkdirTemp("", "xk6-http3-bench-")
@@ -67,7 +74,7 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 	defer testbin.Cleanup()
-	e := &env{dur: *dur, vus: *vus, workDir: tmp}
+	e := &env{dur: *dur, vus: *vus, workDir: tmp, cpuprof: *cpuprof}
 	fmt.Fprintln(os.Stderr, "building echo-server and spread...")
 	echoBin, err := testbin.Build(echotest.Package)
 	if err != nil {
@@ -89,6 +96,7 @@ func run() error {
 		return err
 	}
 	defer srv.Kill()
+	e.srvPid = srv.Pid()
 	udp, tcp := srv.H3, srv.TLS
 	e.h3URL, e.h1URL = "https://"+udp+"/", "https://"+tcp+"/"
 	if err := waitReady(e); err != nil {
@@ -96,103 +104,158 @@ func run() error {
 	}
 
 	type row struct {
-		name                string
-		conns               string
-		loop, gocl, spreadr float64
+		name            string
+		conns           string
+		loop, gocl, spr []meas // one per round
 	}
 	var rows []row
-	// Each cell is the median of `rounds` measurements, the three sides
-	// interleaved, so a burst of load from elsewhere hits all of them.
-	measure := func(name, conns string, loop func() (float64, error), opts client.Options, jsOpts string) error {
-		var ls, gs, ss []float64
+	// Each round measures the three sides back to back, starting with a
+	// different side each round, so a burst of load from elsewhere (or the
+	// wake of the previous side) does not always hit the same one; the
+	// ratios are taken per round, where the sides saw the same machine.
+	measure := func(name, conns string, loop func() (meas, error), opts client.Options, jsOpts string) error {
+		r := row{name: name, conns: conns}
 		for i := range *rounds {
 			fmt.Fprintf(os.Stderr, "%s (round %d/%d)...\n", name, i+1, *rounds)
-			l, err := loop()
-			if err != nil {
-				return fmt.Errorf("%s loop: %w", name, err)
+			e.profTag = ""
+			if e.cpuprof != "" && i == *rounds-1 {
+				e.profTag = strings.NewReplacer(" ", "", ",", "-", "(", "", ")", "").Replace(name)
 			}
-			g, err := goClient(e, opts)
-			if err != nil {
-				return fmt.Errorf("%s client: %w", name, err)
+			var l, g, sp meas
+			for k := range 3 {
+				var err error
+				switch (i + k) % 3 {
+				case 0:
+					if l, err = loop(); err != nil {
+						return fmt.Errorf("%s loop: %w", name, err)
+					}
+				case 1:
+					if g, err = goClient(e, opts); err != nil {
+						return fmt.Errorf("%s client: %w", name, err)
+					}
+				case 2:
+					if sp, err = spreadRun(e, jsOpts); err != nil {
+						return fmt.Errorf("%s spread: %w", name, err)
+					}
+				}
 			}
-			sp, err := spreadRun(e, jsOpts)
-			if err != nil {
-				return fmt.Errorf("%s spread: %w", name, err)
-			}
-			ls, gs, ss = append(ls, l), append(gs, g), append(ss, sp)
+			r.loop, r.gocl, r.spr = append(r.loop, l), append(r.gocl, g), append(r.spr, sp)
 		}
-		rows = append(rows, row{name: name, conns: conns, loop: median(ls), gocl: median(gs), spreadr: median(ss)})
+		rows = append(rows, r)
 		return nil
 	}
 	n := fmt.Sprint(e.vus)
 	steps := []struct {
 		name, conns string
-		loop        func() (float64, error)
+		loop        func() (meas, error)
 		opts        client.Options
 		js          string
 	}{
-		{"single-connection", n, func() (float64, error) { return loopPerVU(e) }, client.Options{Mode: client.SingleConnection}, `{"mode":"single-connection"}`},
-		{"multiplexed (1 connection)", "1", func() (float64, error) { return loopShared(e) }, client.Options{Mode: client.Multiplexed}, `{"mode":"multiplexed"}`},
-		{"per-request, fresh socket", "1/request", func() (float64, error) { return loopFresh(e, false) }, client.Options{Mode: client.PerRequest}, `{"mode":"per-request"}`},
-		{"per-request, shared socket", "1/request", func() (float64, error) { return loopSharedSocket(e) }, client.Options{Mode: client.PerRequest, Socket: client.SharedSocket}, `{"mode":"per-request","socket":"shared"}`},
-		{"per-request, 0-RTT", "1/request", func() (float64, error) { return loopFresh(e, true) }, client.Options{Mode: client.PerRequest, ZeroRTT: true}, `{"mode":"per-request","zeroRTT":true}`},
-	}
-	if *only != "" {
-		for _, s := range steps {
-			if strings.Contains(s.name, *only) {
-				for range 2 {
-					l, err := s.loop()
-					if err != nil {
-						return err
-					}
-					g, err := goClient(e, s.opts)
-					if err != nil {
-						return err
-					}
-					fmt.Printf("%s: loop %.0f client %.0f\n", s.name, l, g)
-				}
-			}
-		}
-		return nil
+		{"single-connection", n, func() (meas, error) { return loopPerVU(e) }, client.Options{Mode: client.SingleConnection}, `{"mode":"single-connection"}`},
+		{"multiplexed (1 connection)", "1", func() (meas, error) { return loopShared(e) }, client.Options{Mode: client.Multiplexed}, `{"mode":"multiplexed"}`},
+		{"per-request, fresh socket", "1/request", func() (meas, error) { return loopFresh(e, false) }, client.Options{Mode: client.PerRequest}, `{"mode":"per-request"}`},
+		{"per-request, shared socket", "1/request", func() (meas, error) { return loopSharedSocket(e) }, client.Options{Mode: client.PerRequest, Socket: client.SharedSocket}, `{"mode":"per-request","socket":"shared"}`},
+		{"per-request, 0-RTT", "1/request", func() (meas, error) { return loopFresh(e, true) }, client.Options{Mode: client.PerRequest, ZeroRTT: true}, `{"mode":"per-request","zeroRTT":true}`},
 	}
 	for _, s := range steps {
+		if *only != "" && !strings.Contains(s.name, *only) {
+			continue
+		}
 		if err := measure(s.name, s.conns, s.loop, s.opts, s.js); err != nil {
 			return err
 		}
 	}
-	var h1s []float64
+	var h1s []meas
 	for i := range *rounds {
+		if *only != "" {
+			break
+		}
 		fmt.Fprintf(os.Stderr, "HTTP/1.1 Connection: close (round %d/%d)...\n", i+1, *rounds)
+		e.profTag = ""
 		h, err := loopH1Close(e)
 		if err != nil {
 			return err
 		}
 		h1s = append(h1s, h)
 	}
-	h1 := median(h1s)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## HTTP/3 client (xk6-http3)\n\n")
-	fmt.Fprintf(&b, "Measured %s on this machine (%d CPUs, %s/%s, %s): echo-server `--delay 0` on loopback, client and server sharing the CPUs; %d VUs / goroutines; requests/s, median of %d interleaved runs of %s per cell. Load average at the end: %s (the machine was shared with other work, so expect noise).\n\n",
+	fmt.Fprintf(&b, "Measured %s on this machine (%d CPUs, %s/%s, %s): echo-server `--delay 0` on loopback, client and server sharing the CPUs; %d VUs / goroutines; %d rounds of %s per side, the three sides back to back in each round (the side that goes first rotates). Load average at the end: %s (the machine was shared with other work, so expect noise).\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), e.vus, *rounds, e.dur, testbin.LoadAvg())
+	fmt.Fprintf(&b, "Requests/s (median of the rounds) and the ratio to the loop in each round: median, then the range over the rounds (the goal is about every round).\n\n")
 	fmt.Fprintf(&b, "| policy | connections | quic-go http3 loop | client package | `spread run` + k6/x/http3 | client / loop | spread / loop |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", r.name, r.conns, r.loop, r.gocl, r.spreadr, r.gocl/r.loop, r.spreadr/r.loop)
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", r.name, r.conns,
+			median(rps(r.loop)), median(rps(r.gocl)), median(rps(r.spr)), ratioRange(r.gocl, r.loop), ratioRange(r.spr, r.loop))
 	}
-	fresh, zero := rows[2], rows[4]
-	fmt.Fprintf(&b, "\nWhat a new connection per request costs (hand-written loops, %d goroutines):\n\n", e.vus)
-	fmt.Fprintf(&b, "| new connection per request | requests/s | vs HTTP/1.1 close |\n|---|---:|---:|\n")
-	fmt.Fprintf(&b, "| HTTP/3, new UDP socket, full handshake | %.0f | %.2f |\n", fresh.loop, fresh.loop/h1)
-	fmt.Fprintf(&b, "| HTTP/3, new UDP socket, 0-RTT resumption | %.0f | %.2f |\n", zero.loop, zero.loop/h1)
-	fmt.Fprintf(&b, "| HTTP/1.1 over TLS, `Connection: close` (new TCP connection) | %.0f | 1.00 |\n", h1)
-	fmt.Fprintf(&b, "\nThe loop is the ceiling of this stack: quic-go's `http3.Transport` with nothing around it (one Transport per goroutine for single-connection, one shared for multiplexed, a new Transport per request for fresh sockets, `CloseIdleConnections` after each request for the shared socket, `quic.DialAddrEarly` + `GET_0RTT` with a shared session cache for 0-RTT). \"client package\" drives `spread.dev/xk6-http3/client` as the JS module does (a Client per VU, one pool for multiplexed); \"spread run\" is the real engine running `client.get()` in a loop (goja, metrics, summary included).\n")
+	fmt.Fprintf(&b, "\nCPU time per request in µs (user + system, median of the rounds): the client side (the bench process for the loop and the client package, the `spread` process, start-up included, for spread run) and the echo-server while serving that side. CPU per request is steadier than requests/s on a shared machine.\n\n")
+	fmt.Fprintf(&b, "| policy | loop | client package | spread run | server (loop) | server (client package) | server (spread run) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", r.name,
+			median(cliCPU(r.loop)), median(cliCPU(r.gocl)), median(cliCPU(r.spr)),
+			median(srvCPU(r.loop)), median(srvCPU(r.gocl)), median(srvCPU(r.spr)))
+	}
+	var fresh, zero *row
+	for i := range rows {
+		switch rows[i].name {
+		case "per-request, fresh socket":
+			fresh = &rows[i]
+		case "per-request, 0-RTT":
+			zero = &rows[i]
+		}
+	}
+	if fresh != nil && zero != nil && len(h1s) > 0 {
+		h1 := median(rps(h1s))
+		fl, zl := median(rps(fresh.loop)), median(rps(zero.loop))
+		fmt.Fprintf(&b, "\nWhat a new connection per request costs (hand-written loops, %d goroutines):\n\n", e.vus)
+		fmt.Fprintf(&b, "| new connection per request | requests/s | vs HTTP/1.1 close | client CPU µs/request | server CPU µs/request |\n|---|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| HTTP/3, new UDP socket, full handshake | %.0f | %.2f | %.0f | %.0f |\n", fl, fl/h1, median(cliCPU(fresh.loop)), median(srvCPU(fresh.loop)))
+		fmt.Fprintf(&b, "| HTTP/3, new UDP socket, 0-RTT resumption | %.0f | %.2f | %.0f | %.0f |\n", zl, zl/h1, median(cliCPU(zero.loop)), median(srvCPU(zero.loop)))
+		fmt.Fprintf(&b, "| HTTP/1.1 over TLS, `Connection: close` (new TCP connection) | %.0f | 1.00 | %.0f | %.0f |\n", h1, median(cliCPU(h1s)), median(srvCPU(h1s)))
+	}
+	fmt.Fprintf(&b, "\nThe loop is the ceiling of this stack: quic-go's `http3.Transport` with nothing around it (one Transport per goroutine for single-connection, one shared for multiplexed, a new Transport per request for fresh sockets, `CloseIdleConnections` after each request for the shared socket, `quic.DialAddrEarly` + `GET_0RTT` with a shared session cache for 0-RTT), verifying the server's certificate against the test CA as the client does. \"client package\" drives `spread.dev/xk6-http3/client` as the JS module does (a Client per VU, one pool for multiplexed); \"spread run\" is the real engine running `client.get()` in a loop (goja, metrics, summary included).\n")
 	fmt.Fprintf(&b, "\nReading it: the client package sits at or near the loop (it dials each connection itself and adds only bookkeeping); under `spread run` the engine adds its per-request work (a goja call per iteration, a k6-shaped response object built lazily, one batch of samples into the metrics pipeline), on 2 CPUs that the server also uses. New-connection rows are bound by handshakes (ECDSA P-256) on both sides. The machine is shared and noisy: compare ratios across several runs, not single cells.\n")
-	fmt.Fprintf(&b, "\nRerun: `go run ./xk6-http3/bench -d %s -u %d -rounds %d -out docs/bench/http3.md` from the workspace root (what `make bench` runs for this module).\n", e.dur, e.vus, *rounds)
+	fmt.Fprintf(&b, "\nRerun: `go run ./xk6-http3/bench -d %s -u %d -rounds %d -out docs/bench/http3.md` from the workspace root (what `make bench` runs for this module); `-only single -cpuprofile /tmp/h3` profiles the last round of each side.\n", e.dur, e.vus, *rounds)
 	fmt.Print(b.String())
 	if *out != "" {
 		return os.WriteFile(*out, []byte(b.String()), 0o644)
 	}
 	return nil
+}
+
+// meas is one measurement of one side: requests/s, and CPU time per
+// request (µs) of the client side and of the echo-server.
+type meas struct{ rps, cli, srv float64 }
+
+func rps(ms []meas) []float64    { return pick(ms, func(m meas) float64 { return m.rps }) }
+func cliCPU(ms []meas) []float64 { return pick(ms, func(m meas) float64 { return m.cli }) }
+func srvCPU(ms []meas) []float64 { return pick(ms, func(m meas) float64 { return m.srv }) }
+
+func pick(ms []meas, f func(meas) float64) []float64 {
+	out := make([]float64, len(ms))
+	for i, m := range ms {
+		out[i] = f(m)
+	}
+	return out
+}
+
+// ratioRange is "median (min–max)" of a[i].rps / b[i].rps over the rounds.
+func ratioRange(a, b []meas) string {
+	var rs []float64
+	for i := range a {
+		if i < len(b) && b[i].rps > 0 {
+			rs = append(rs, a[i].rps/b[i].rps)
+		}
+	}
+	if len(rs) == 0 {
+		return "-"
+	}
+	lo, hi := rs[0], rs[0]
+	for _, r := range rs {
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(rs), lo, hi)
 }
 
 func median(xs []float64) float64 {
@@ -228,14 +291,20 @@ func (e *env) tlsConf() *tls.Config {
 	return &tls.Config{RootCAs: pool}
 }
 
-// loop runs fn from e.vus goroutines for e.dur and returns requests/s.
-func loop(e *env, fn func(worker int) error) (float64, error) {
+// loop runs fn from e.vus goroutines for e.dur and measures it (side
+// names the CPU profile, when one is asked for).
+func loop(e *env, side string, fn func(worker int) error) (meas, error) {
 	var (
 		count   atomic.Int64
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		first   error
 	)
+	stop, err := e.startProfile(side)
+	if err != nil {
+		return meas{}, err
+	}
+	cpu0, srv0 := selfCPU(), procCPU(e.srvPid)
 	deadline := time.Now().Add(e.dur)
 	start := time.Now()
 	for w := range e.vus {
@@ -252,10 +321,69 @@ func loop(e *env, fn func(worker int) error) (float64, error) {
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
+	cpu, srv := selfCPU()-cpu0, procCPU(e.srvPid)-srv0
+	stop()
 	if first != nil {
-		return 0, first
+		return meas{}, first
 	}
-	return float64(count.Load()) / time.Since(start).Seconds(), nil
+	n := float64(count.Load())
+	if n == 0 {
+		return meas{}, errors.New("no request finished")
+	}
+	return meas{rps: n / elapsed.Seconds(), cli: us(cpu) / n, srv: us(srv) / n}, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// startProfile starts a CPU profile of this process when the round is
+// profiled; the returned func stops it.
+func (e *env) startProfile(side string) (func(), error) {
+	if e.profTag == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(e.profPath(side))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func (e *env) profPath(side string) string {
+	return fmt.Sprintf("%s-%s-%s.pprof", e.cpuprof, side, e.profTag)
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user+system CPU time from /proc/PID/stat (0 when
+// unreadable: the server column then reads 0).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
 }
 
 func get(rt http.RoundTripper, method, url string) error {
@@ -273,33 +401,33 @@ func get(rt http.RoundTripper, method, url string) error {
 }
 
 // loopPerVU: one http3.Transport (one connection) per goroutine.
-func loopPerVU(e *env) (float64, error) {
+func loopPerVU(e *env) (meas, error) {
 	trs := make([]*http3.Transport, e.vus)
 	for i := range trs {
 		trs[i] = &http3.Transport{TLSClientConfig: e.tlsConf()}
 		defer trs[i].Close()
 	}
-	return loop(e, func(w int) error { return get(trs[w], http.MethodGet, e.h3URL) })
+	return loop(e, "loop", func(w int) error { return get(trs[w], http.MethodGet, e.h3URL) })
 }
 
 // loopShared: one http3.Transport (one connection) for every goroutine.
-func loopShared(e *env) (float64, error) {
+func loopShared(e *env) (meas, error) {
 	tr := &http3.Transport{TLSClientConfig: e.tlsConf()}
 	defer tr.Close()
-	return loop(e, func(int) error { return get(tr, http.MethodGet, e.h3URL) })
+	return loop(e, "loop", func(int) error { return get(tr, http.MethodGet, e.h3URL) })
 }
 
 // loopFresh: a new Transport (so a new UDP socket and connection) per
 // request; with zeroRTT the goroutines share a session cache and send
 // GET_0RTT.
-func loopFresh(e *env, zeroRTT bool) (float64, error) {
+func loopFresh(e *env, zeroRTT bool) (meas, error) {
 	conf := e.tlsConf()
 	method := http.MethodGet
 	if zeroRTT {
 		conf.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 		method = http3.MethodGet0RTT
 	}
-	return loop(e, func(int) error {
+	return loop(e, "loop", func(int) error {
 		tr := &http3.Transport{TLSClientConfig: conf}
 		if zeroRTT {
 			tr.Dial = func(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
@@ -313,13 +441,13 @@ func loopFresh(e *env, zeroRTT bool) (float64, error) {
 
 // loopSharedSocket: one Transport per goroutine, a new connection per
 // request on its one socket (CloseIdleConnections between requests).
-func loopSharedSocket(e *env) (float64, error) {
+func loopSharedSocket(e *env) (meas, error) {
 	trs := make([]*http3.Transport, e.vus)
 	for i := range trs {
 		trs[i] = &http3.Transport{TLSClientConfig: e.tlsConf()}
 		defer trs[i].Close()
 	}
-	return loop(e, func(w int) error {
+	return loop(e, "loop", func(w int) error {
 		err := get(trs[w], http.MethodGet, e.h3URL)
 		trs[w].CloseIdleConnections()
 		return err
@@ -328,16 +456,16 @@ func loopSharedSocket(e *env) (float64, error) {
 
 // loopH1Close: net/http over TLS with keep-alives off: a new TCP
 // connection and TLS handshake per request.
-func loopH1Close(e *env) (float64, error) {
+func loopH1Close(e *env) (meas, error) {
 	tr := &http.Transport{TLSClientConfig: e.tlsConf(), DisableKeepAlives: true,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}} // HTTP/1.1 only
 	defer tr.CloseIdleConnections()
-	return loop(e, func(int) error { return get(tr, http.MethodGet, e.h1URL) })
+	return loop(e, "h1", func(int) error { return get(tr, http.MethodGet, e.h1URL) })
 }
 
 // goClient drives the client package like the JS module does: a Client per
 // VU, except the multiplexed pool shared by all.
-func goClient(e *env, opts client.Options) (float64, error) {
+func goClient(e *env, opts client.Options) (meas, error) {
 	opts.CACerts = e.ca
 	clients := make([]*client.Client, e.vus)
 	for i := range clients {
@@ -347,13 +475,13 @@ func goClient(e *env, opts client.Options) (float64, error) {
 		}
 		c, err := client.New(opts)
 		if err != nil {
-			return 0, err
+			return meas{}, err
 		}
 		defer c.Close()
 		clients[i] = c
 	}
 	ctx := context.Background()
-	return loop(e, func(w int) error {
+	return loop(e, "client", func(w int) error {
 		_, err := clients[w].Do(ctx, &client.Request{URL: e.h3URL})
 		return err
 	})
@@ -368,32 +496,46 @@ export default function () { client.get(__ENV.URL); }
 `
 
 // spreadRun runs the JS module under the real engine and reads http_reqs'
-// rate from the summary export.
-func spreadRun(e *env, jsOpts string) (float64, error) {
+// count and rate from the summary export; its CPU is the process's rusage
+// (start-up and the summary included, which is what a user pays).
+func spreadRun(e *env, jsOpts string) (meas, error) {
 	script := filepath.Join(e.workDir, "bench.js")
 	if err := os.WriteFile(script, []byte(benchScript), 0o644); err != nil {
-		return 0, err
+		return meas{}, err
 	}
 	sum := filepath.Join(e.workDir, "summary.json")
 	ctx, cancel := context.WithTimeout(context.Background(), e.dur+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.spread, "run", "-q", "--no-summary", "--summary-export", sum,
 		"-u", fmt.Sprint(e.vus), "-d", e.dur.String(), "-e", "URL="+e.h3URL, "-e", "CA="+e.caPath, "-e", "OPTS="+jsOpts, script)
+	if e.profTag != "" {
+		cmd.Env = append(os.Environ(), "SPREAD_CPUPROFILE="+e.profPath("spread"))
+	}
+	srv0 := procCPU(e.srvPid)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("spread run: %v\n%s", err, b)
+		return meas{}, fmt.Errorf("spread run: %v\n%s", err, b)
+	}
+	srv := procCPU(e.srvPid) - srv0
+	var cpu time.Duration
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	var doc struct {
 		Metrics map[string]map[string]float64 `json:"metrics"`
 	}
 	b, err := os.ReadFile(sum)
 	if err != nil {
-		return 0, err
+		return meas{}, err
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return 0, err
+		return meas{}, err
 	}
 	if f := doc.Metrics["http_req_failed"]; f["passes"] > 0 {
-		return 0, fmt.Errorf("spread run had %v failed requests", f["passes"])
+		return meas{}, fmt.Errorf("spread run had %v failed requests", f["passes"])
 	}
-	return doc.Metrics["http_reqs"]["rate"], nil
+	n := doc.Metrics["http_reqs"]["count"]
+	if n == 0 {
+		return meas{}, errors.New("spread run: no http_reqs in the summary export")
+	}
+	return meas{rps: doc.Metrics["http_reqs"]["rate"], cli: us(cpu) / n, srv: us(srv) / n}, nil
 }
