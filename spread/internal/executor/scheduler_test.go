@@ -210,12 +210,13 @@ func TestDroppedIterations(t *testing.T) {
 
 func TestArrivalRateGrowthWaitsForInit(t *testing.T) {
 	// No pre-allocated VU and 100ms to initialise one: the first start runs
-	// late on a new VU, and starts during the init of a VU grow further.
+	// late on a new VU. Starts that find no VU free wait for the first VU to
+	// be free (while maxVUs allows one per waiting start), and VUs are made
+	// one at a time, as k6 does.
 	cfgs := mustScenarios(t, `{"s": {"executor": "constant-arrival-rate", "rate": 20, "duration": "1s", "preAllocatedVUs": 0, "maxVUs": 3}}`)
-	var res runResult
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder()
-		pool := &fakePool{rec: rec, iter: constIter(10 * time.Millisecond), initDur: 100 * time.Millisecond}
+		pool := &fakePool{rec: rec, iter: constIter(10 * time.Millisecond), initDur: 95 * time.Millisecond}
 		var dropped int64
 		s, err := New(cfgs, Segment{}, Hooks{Dropped: func(string, map[string]string, int64) { dropped++ }})
 		if err != nil {
@@ -224,17 +225,53 @@ func TestArrivalRateGrowthWaitsForInit(t *testing.T) {
 		if err := s.Run(t.Context(), pool); err != nil {
 			t.Fatal(err)
 		}
-		res.recs = rec.all()
-		if pool.made != 3 {
-			t.Errorf("made %d VUs, want 3 (maxVUs)", pool.made)
+		recs := rec.all()
+		// 0ms and 50ms wait for VU 1 (ready at 95ms), which runs them back to
+		// back; VU 2 is made for the start still waiting at 95ms (ready at
+		// 190ms), and from 100ms on VU 1 alone is free for every start.
+		var starts []time.Duration
+		for _, r := range recs[:4] {
+			starts = append(starts, r.start)
 		}
-		// Starts at 0, 50, 100 ms grow (3 VUs); 150ms: none free (all initialising
-		// or the first just ready at 100ms+10ms) ...
-		if len(res.recs)+int(dropped) != 20 {
-			t.Errorf("run %d + dropped %d != 20 starts", len(res.recs), dropped)
+		if want := []time.Duration{95 * time.Millisecond, 105 * time.Millisecond, 115 * time.Millisecond, 150 * time.Millisecond}; fmt.Sprint(starts) != fmt.Sprint(want) {
+			t.Errorf("first starts at %v, want %v", starts, want)
 		}
-		if res.recs[0].start != 100*time.Millisecond {
-			t.Errorf("first iteration at %v, want 100ms (after init)", res.recs[0].start)
+		if pool.made != 2 || len(recs) != 20 || dropped != 0 {
+			t.Errorf("made %d VUs, ran %d, dropped %d; want 2, 20, 0", pool.made, len(recs), dropped)
+		}
+	})
+}
+
+func TestArrivalRateWaitingStartsBoundedByMaxVUs(t *testing.T) {
+	// One VU busy for 1s at a time, maxVUs 3, 200ms to make a VU: at most
+	// maxVUs-ready starts wait for a VU; the rest are dropped at once.
+	cfgs := mustScenarios(t, `{"s": {"executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 3}}`)
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		pool := &fakePool{rec: rec, iter: constIter(time.Second), initDur: 200 * time.Millisecond}
+		var dropped int64
+		s, err := New(cfgs, Segment{}, Hooks{Dropped: func(_ string, _ map[string]string, n int64) { dropped += n }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Run(t.Context(), pool); err != nil {
+			t.Fatal(err)
+		}
+		recs := rec.all()
+		// The pre-allocated VU takes 200ms to get, so the loop starts at 200ms
+		// with starts 0-2 due: 0 runs on it; 1 and 2 wait (2 = maxVUs - 1
+		// ready); VU 2 is made (ready at 400ms) and runs 1, then VU 3 (ready
+		// at 600ms) runs 2. Starts 3-5 find two waiting, or one waiting with
+		// two ready: dropped; 6-9 find all 3 VUs busy: dropped.
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%d@%v", r.it.IterationInTest, r.start))
+		}
+		if want := "[0@200ms 1@400ms 2@600ms]"; fmt.Sprint(got) != want {
+			t.Errorf("iterations %v, want %s", got, want)
+		}
+		if pool.made != 3 || dropped != 7 {
+			t.Errorf("made %d VUs, dropped %d; want 3, 7", pool.made, dropped)
 		}
 	})
 }
