@@ -14,6 +14,7 @@
 package httpkit
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -68,7 +69,7 @@ func ParsePodFrom(spec string) ([]PodSource, error) {
 
 // PodFrom returns the pod that served a response, or "".
 func PodFrom(sources []PodSource, h http.Header, body []byte) string {
-	var doc map[string]json.RawMessage
+	var doc map[string]json.RawMessage // decoded on the first json source only
 	parsed := false
 	for _, s := range sources {
 		if s.Header != "" {
@@ -79,10 +80,7 @@ func PodFrom(sources []PodSource, h http.Header, body []byte) string {
 		}
 		if !parsed {
 			parsed = true
-			trimmed := strings.TrimSpace(string(body))
-			if strings.HasPrefix(trimmed, "{") {
-				_ = json.Unmarshal(body, &doc)
-			}
+			doc = decodeObject(body)
 		}
 		if raw, ok := doc[s.JSON]; ok {
 			var v any
@@ -97,6 +95,18 @@ func PodFrom(sources []PodSource, h http.Header, body []byte) string {
 		}
 	}
 	return ""
+}
+
+// decodeObject decodes a JSON object body's top level, or returns nil. In
+// its own function so that a response whose pod is found in a header does
+// not pay for the map's allocation (it escapes into json.Unmarshal).
+func decodeObject(body []byte) map[string]json.RawMessage {
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		return nil
+	}
+	var doc map[string]json.RawMessage
+	_ = json.Unmarshal(body, &doc)
+	return doc
 }
 
 // Timings are a request's phases, as k6 reports them.
@@ -117,7 +127,11 @@ type RequestInfo struct {
 
 // Result is one finished (or failed) HTTP request.
 type Result struct {
-	Start      time.Time
+	Start time.Time
+	// End is when the request finished, if the module read the clock
+	// then: Request stamps the samples with it instead of reading the
+	// clock again. Zero: the time Request runs.
+	End        time.Time
 	Method     string
 	URL        string
 	Name       string // the `name` tag; the URL when empty
@@ -270,7 +284,10 @@ var sampleBufs = sync.Pool{New: func() any { return new(requestSamples) }}
 // halves the pump's locking per request.
 func (r *Reporter) Request(tags ext.TagSet, res *Result, sent, received int64) {
 	m := &r.m
-	now := time.Now()
+	now := res.End
+	if now.IsZero() {
+		now = time.Now()
+	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	buf := sampleBufs.Get().(*requestSamples)
 	s := buf[:0]

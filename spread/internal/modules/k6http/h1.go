@@ -40,14 +40,21 @@ import (
 // Transport, which negotiates h2 by ALPN.
 
 // h1Conn is one keep-alive connection of a VU.
+//
+// An idle connection holds no buffers: the read buffer comes from a pool
+// for the time of a request and goes back when the response has been
+// read to its end, and requests are written from pooled buffers. With
+// 10,000 VUs each holding a keep-alive connection (issue 17), 8 KiB of
+// bufio per connection was 80 MB for connections that sleep.
 type h1Conn struct {
 	cc         *countingConn
-	br         *bufio.Reader
-	bw         *bufio.Writer
-	remoteIP   string // formatted once per connection
+	rw         io.ReadWriter // cc, or the TLS connection over it
+	br         *bufio.Reader // nil while idle (see reader)
+	remoteIP   string        // formatted once per connection
 	port       int
 	tlsVersion string // "" on cleartext
 	tlsState   *tls.ConnectionState
+	deadline   time.Time // the connection's I/O deadline (see setDeadline)
 }
 
 // h1OverTLS: https requests take the h1 client (HTTP/2 switched off).
@@ -94,7 +101,7 @@ func (p *h1Pool) put(addr string, c *h1Conn) {
 		return
 	}
 	p.mu.Unlock()
-	_ = c.cc.Close()
+	c.close()
 }
 
 // closeIdle closes every idle connection.
@@ -105,8 +112,47 @@ func (p *h1Pool) closeIdle() {
 	p.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
-			_ = c.cc.Close()
+			c.close() // idle: no read buffer, so any goroutine may
 		}
+	}
+}
+
+// h1Readers recycles the read buffers of connections between requests.
+var h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1ReadBuf) }}
+
+// h1ReadBuf is the read buffer's size: a response head must fit in it for
+// the fast parser (parseH1Head); longer ones take net/http's.
+const h1ReadBuf = 4096
+
+// reader returns the connection's read buffer, taking one from the pool
+// when the connection has none.
+func (h *h1Conn) reader() *bufio.Reader {
+	if h.br == nil {
+		h.br = h1Readers.Get().(*bufio.Reader)
+		h.br.Reset(h.rw)
+	}
+	return h.br
+}
+
+// idle gives the read buffer back once nothing is left in it; it runs on
+// the goroutine that used the connection, before the connection goes to
+// the pool.
+func (h *h1Conn) idle() {
+	if h.br != nil && h.br.Buffered() == 0 {
+		h.br.Reset(nil)
+		h1Readers.Put(h.br)
+		h.br = nil
+	}
+}
+
+// close closes the connection and gives its read buffer back; only the
+// goroutine using the connection (or holding it idle) calls it.
+func (h *h1Conn) close() {
+	_ = h.cc.Close()
+	if h.br != nil {
+		h.br.Reset(nil)
+		h1Readers.Put(h.br)
+		h.br = nil
 	}
 }
 
@@ -134,14 +180,21 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 	closeAfter := c.cfg.NoConnectionReuse || hasToken(rq.header.Values("Connection"), "close")
 	replayable := method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
 		rq.header.Get("Idempotency-Key") != "" || rq.header.Get("X-Idempotency-Key") != ""
+	slack := deadlineSlack(rq.timeout)
 	for attempt := 0; ; attempt++ {
 		var connectStart, connectDone time.Time
 		var tlsHandshaking time.Duration
 		conn := c.h1.get(poolKey)
 		reused := conn != nil
-		if reused && !replayable && !conn.alive() {
-			_ = conn.cc.Close()
-			conn, reused = nil, false
+		// A pooled connection is handed over at once: its blocked phase
+		// is the pool lookup, not worth a clock read (~100 ns here).
+		gotConn := res.Start
+		if reused {
+			conn.setDeadline(deadline, slack)
+			if !replayable && !conn.alive() {
+				conn.close()
+				conn, reused = nil, false
+			}
 		}
 		if conn == nil {
 			var nc *countingConn
@@ -156,12 +209,14 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 				c.h1Fail(res, err, deadline)
 				return nil, ""
 			}
+			gotConn = connectDone
 			var rw io.ReadWriter = nc
 			var tlsVersion string
 			var tlsState *tls.ConnectionState
 			if secure {
 				tc, err := c.h1Handshake(nc, u.Hostname(), deadline)
 				tlsDone := time.Now()
+				gotConn = tlsDone
 				if err != nil {
 					_ = nc.Close()
 					res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart),
@@ -173,24 +228,24 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 				st := tc.ConnectionState()
 				rw, tlsVersion, tlsState = tc, tlsVersionName(st.Version), &st
 			}
-			conn = &h1Conn{cc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), tlsVersion: tlsVersion, tlsState: tlsState}
+			conn = &h1Conn{cc: nc, rw: rw, tlsVersion: tlsVersion, tlsState: tlsState}
 			if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 				conn.remoteIP, conn.port = a.IP.String(), a.Port
 			}
+			conn.setDeadline(deadline, slack)
 		}
-		gotConn := time.Now()
-		_ = conn.cc.SetDeadline(deadline)
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
 		res.TLSVersion, res.TLSState = conn.tlsVersion, conn.tlsState
-		err := writeH1Request(conn.bw, method, u, rq.header, body, closeAfter)
+		err := writeH1Request(conn.rw, method, u, rq.header, body, closeAfter)
 		wrote := time.Now()
 		var firstByte time.Time
+		br := conn.reader()
 		if err == nil {
-			_, err = conn.br.Peek(1)
+			_, err = br.Peek(1)
 			firstByte = time.Now()
 		}
 		if err != nil {
-			_ = conn.cc.Close()
+			conn.close()
 			if reused && attempt == 0 && replayable && staleConnError(err) {
 				continue // the server closed the idle connection: redial once
 			}
@@ -198,15 +253,16 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
-		resp, err := readH1Response(conn.br, method)
+		resp, err := readH1Response(br, method)
 		if err != nil {
-			_ = conn.cc.Close()
+			conn.close()
 			res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, time.Now())
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
 		data, readErr := readBody(resp, rq)
 		end := time.Now()
+		res.End = end // the samples' time: no clock read of their own
 		res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, end)
 		res.Timings.TLSHandshaking = tlsHandshaking
 		res.Proto = resp.Proto
@@ -215,15 +271,16 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		}
 		res.Headers = resp.Header
 		if readErr != nil {
-			_ = conn.cc.Close()
+			conn.close()
 			c.h1Fail(res, readErr, deadline)
 			return conn.cc, ""
 		}
-		if closeAfter || resp.Close || conn.br.Buffered() > 0 {
+		if closeAfter || resp.Close || br.Buffered() > 0 {
 			// Bytes past the response (a body longer than its
 			// Content-Length) would be read as the next response.
-			_ = conn.cc.Close()
+			conn.close()
 		} else {
+			conn.idle()
 			c.h1.put(poolKey, conn)
 		}
 		return conn.cc, c.finish(res, rq, resp, data)
@@ -299,10 +356,38 @@ func (c *client) dialDeadline(addr string, deadline time.Time) (*countingConn, t
 	return c.track(nc), start, nil
 }
 
+// deadlineSlack is how much later than a request's deadline its
+// connection's deadline may be, at most: up to this, the connection keeps
+// the deadline an earlier request set instead of being given a new one
+// per request. Setting a deadline re-arms the runtime's timer for the
+// socket, a visible share of the client's CPU per keep-alive request
+// (issue 17); a timeout then fires at most this late.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/100, 10*time.Millisecond)
+}
+
+// setDeadline bounds the connection's I/O by deadline (zero: none),
+// leaving an earlier request's deadline in place when it is no earlier
+// than deadline and within deadlineSlack of it.
+func (h *h1Conn) setDeadline(deadline time.Time, slack time.Duration) {
+	if deadline.IsZero() {
+		if !h.deadline.IsZero() {
+			h.deadline = time.Time{}
+			_ = h.cc.SetDeadline(h.deadline)
+		}
+		return
+	}
+	if !h.deadline.IsZero() && !h.deadline.Before(deadline) && h.deadline.Sub(deadline) <= slack {
+		return
+	}
+	h.deadline = deadline.Add(slack)
+	_ = h.cc.SetDeadline(h.deadline)
+}
+
 // alive reports whether an idle connection is still open, before a
 // request that must not be retried is written on it.
 func (h *h1Conn) alive() bool {
-	if h.br.Buffered() > 0 {
+	if h.br != nil && h.br.Buffered() > 0 {
 		return false // unsolicited bytes: not a clean keep-alive connection
 	}
 	tc, ok := h.cc.Conn.(syscallConn)
@@ -346,23 +431,51 @@ func h1Timings(start, connectStart, connectDone, gotConn, wrote, firstByte, end 
 	return t
 }
 
-// writeH1Request writes the request head and body and flushes them in one
-// write when they fit the buffer.
-func writeH1Request(w *bufio.Writer, method string, u *url.URL, h http.Header, body []byte, closeConn bool) error {
+// h1Writes recycles the buffers requests are written from.
+var h1Writes = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// h1WriteMax bounds what is copied into one write: a larger body is
+// written after its head, from the request's own bytes; a larger buffer
+// is not kept in the pool.
+const h1WriteMax = 64 << 10
+
+// writeH1Request writes the request head and body, in one write unless
+// the body is large (one write per request is one syscall, or one TLS
+// record, instead of several).
+func writeH1Request(w io.Writer, method string, u *url.URL, h http.Header, body []byte, closeConn bool) error {
+	bp := h1Writes.Get().(*[]byte)
+	b, err := appendH1Head((*bp)[:0], method, u, h, body, closeConn)
+	if err == nil {
+		if len(b)+len(body) <= h1WriteMax {
+			b = append(b, body...)
+			_, err = w.Write(b)
+		} else if _, err = w.Write(b); err == nil && len(body) > 0 {
+			_, err = w.Write(body)
+		}
+	}
+	if cap(b) <= h1WriteMax {
+		*bp = b[:0]
+		h1Writes.Put(bp)
+	}
+	return err
+}
+
+// appendH1Head appends the request line and header fields to b.
+func appendH1Head(b []byte, method string, u *url.URL, h http.Header, body []byte, closeConn bool) ([]byte, error) {
 	host := u.Host
 	if v := h.Get("Host"); v != "" {
 		host = v
 	}
 	uri := u.RequestURI()
 	if strings.ContainsAny(uri, " \r\n") || strings.ContainsAny(host, " \r\n") {
-		return fmt.Errorf("invalid request URI or host %q %q", uri, host)
+		return b, fmt.Errorf("invalid request URI or host %q %q", uri, host)
 	}
-	w.WriteString(method)
-	w.WriteByte(' ')
-	w.WriteString(uri)
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, uri...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
 	for k, vs := range h {
 		switch k {
 		case "Host", "Content-Length", "Transfer-Encoding":
@@ -373,41 +486,36 @@ func writeH1Request(w *bufio.Writer, method string, u *url.URL, h http.Header, b
 			}
 		}
 		if !validHeaderName(k) {
-			return fmt.Errorf("invalid header name %q", k)
+			return b, fmt.Errorf("invalid header name %q", k)
 		}
 		for _, v := range vs {
 			if v == "" && k == "User-Agent" {
 				continue // "" means no User-Agent, as in k6
 			}
 			if strings.ContainsAny(v, "\r\n") {
-				return fmt.Errorf("invalid value for header %s", k)
+				return b, fmt.Errorf("invalid value for header %s", k)
 			}
-			w.WriteString(k)
-			w.WriteString(": ")
-			w.WriteString(v)
-			w.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
 		}
 	}
 	if u.User != nil && h.Get("Authorization") == "" {
 		pw, _ := u.User.Password()
-		w.WriteString("Authorization: Basic ")
-		w.WriteString(base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pw)))
-		w.WriteString("\r\n")
+		b = append(b, "Authorization: Basic "...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(u.User.Username()+":"+pw))
+		b = append(b, "\r\n"...)
 	}
 	if len(body) > 0 || (method != "GET" && method != "HEAD") {
-		w.WriteString("Content-Length: ")
-		var num [20]byte
-		w.Write(strconv.AppendInt(num[:0], int64(len(body)), 10))
-		w.WriteString("\r\n")
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
 	}
 	if closeConn {
-		w.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	w.WriteString("\r\n")
-	if len(body) > 0 {
-		w.Write(body)
-	}
-	return w.Flush()
+	return append(b, "\r\n"...), nil
 }
 
 func validHeaderName(k string) bool {

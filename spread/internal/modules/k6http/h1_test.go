@@ -1,7 +1,6 @@
 package k6http
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
@@ -143,9 +142,8 @@ func TestWriteH1RequestRejectsInjection(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
 	u := mustURL(t, "http://h:1/p?q=1")
-	if err := writeH1Request(w, "POST", u, http.Header{"User-Agent": {""}, "X-A": {"1"}}, []byte("hi"), true); err != nil {
+	if err := writeH1Request(&buf, "POST", u, http.Header{"User-Agent": {""}, "X-A": {"1"}}, []byte("hi"), true); err != nil {
 		t.Fatal(err)
 	}
 	got := buf.String()
@@ -156,5 +154,56 @@ func TestWriteH1RequestRejectsInjection(t *testing.T) {
 	}
 	if strings.Contains(got, "User-Agent") {
 		t.Errorf("empty User-Agent was sent: %q", got)
+	}
+}
+
+// TestH1DeadlineOnReusedConn: a keep-alive connection keeps an earlier
+// request's deadline only within the slack (setDeadline), so a short
+// timeout after long ones on the same connection still fires on time, and
+// a long one after a short one is not cut by the old deadline.
+func TestH1DeadlineOnReusedConn(t *testing.T) {
+	var conns atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(600 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		_, _ = w.Write([]byte("late"))
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	vu := newVU(t, nil)
+	start := time.Now()
+	r := jsObj(t, vu, fmt.Sprintf(`(function(){
+		var u = %q, out = {};
+		for (var i = 0; i < 5; i++) { http.get(u + '/fast', {timeout: '60s'}); }
+		var t0 = Date.now();
+		var s = http.get(u + '/slow', {timeout: '150ms'});
+		out.short = s.error_code + ' ' + (Date.now() - t0);
+		http.get(u + '/fast', {timeout: '100ms'});
+		var l = http.get(u + '/slow', {timeout: '5s'});
+		out.long = l.status + ' ' + l.body;
+		return out;
+	})()`, srv.URL))
+	var code, ms int
+	if _, err := fmt.Sscanf(r["short"].(string), "%d %d", &code, &ms); err != nil || code != 1050 || ms < 140 || ms > 500 {
+		t.Errorf("short timeout on a reused connection: got %q, want error_code 1050 after ~150 ms", r["short"])
+	}
+	if r["long"] != "200 late" {
+		t.Errorf("long timeout after a short one: got %q, want 200 late", r["long"])
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the timed-out one is closed, then one is reused)", n)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("took %v", time.Since(start))
 	}
 }

@@ -66,6 +66,11 @@ type instance struct {
 
 	urls map[string]*url.URL // see parseURL; VU goroutine only
 
+	// running: the VU has left the init context (it never goes back), so
+	// ready need not ask the VU for its state, which copies it, on every
+	// request.
+	running bool
+
 	jar *cookieJar // the VU's jar of this iteration; see vuJar
 }
 
@@ -130,10 +135,14 @@ func (in *instance) throw(err error) {
 }
 
 // ready returns the VU's client, building it on first use; requests in the
-// init context are refused, as in k6.
+// init context are refused, as in k6. fn names the call in the error (its
+// case is folded only then: this runs on every request).
 func (in *instance) ready(fn string) *client {
-	if in.vu.State() == nil {
-		panic(in.vu.Runtime().NewTypeError(fmt.Sprintf("http.%s: making HTTP requests in the init context is not supported", fn)))
+	if !in.running {
+		if in.vu.State() == nil {
+			panic(in.vu.Runtime().NewTypeError(fmt.Sprintf("http.%s: making HTTP requests in the init context is not supported", strings.ToLower(fn))))
+		}
+		in.running = true
 	}
 	in.once.Do(func() {
 		in.cfg, in.cfgErr = loadConfig(in.vu.Options(), in.getenv)
@@ -173,7 +182,7 @@ func (in *instance) iterationEnd() {
 
 // single runs one http.get/post/.../request call.
 func (in *instance) single(method string, urlArg, body, params goja.Value) goja.Value {
-	cli := in.ready(strings.ToLower(method))
+	cli := in.ready(method)
 	rq, err := in.parseRequest(method, urlArg, body, params)
 	if err != nil {
 		in.throw(err)
@@ -390,16 +399,24 @@ type parsed struct {
 	invalid *httpkit.Result
 }
 
+// parsedAndRequest holds a parsed and its request in one allocation (the
+// request path is allocation-bound; issue 17).
+type parsedAndRequest struct {
+	p  parsed
+	rq request
+}
+
 // parseRequest turns JS arguments into a request. It runs on the VU's
 // goroutine; the request it returns does not touch the runtime.
 func (in *instance) parseRequest(method string, urlArg, body, params goja.Value) (*parsed, error) {
-	rq := &request{
+	both := &parsedAndRequest{rq: request{
 		method:    method,
 		timeout:   defaultTimeout,
 		redirects: in.cfg.MaxRedirects,
 		callback:  in.callback,
 		podFrom:   in.cfg.PodFrom,
-	}
+	}}
+	rq := &both.rq
 	rq.noCallback = in.callbackNull
 	rq.jar = in.vuJar()
 	rq.responseType = "text"
@@ -431,7 +448,8 @@ func (in *instance) parseRequest(method string, urlArg, body, params goja.Value)
 	} else if _, set := rq.header["User-Agent"]; !set {
 		rq.header["User-Agent"] = in.baseHeader["User-Agent"]
 	}
-	p := &parsed{request: rq, base: in.vu.Tags()}
+	p := &both.p
+	p.request, p.base = rq, in.vu.Tags()
 	if len(rq.tags) > 0 {
 		p.base = p.base.Merge(rq.tags)
 	}
