@@ -54,7 +54,8 @@ type h1Conn struct {
 	port       int
 	tlsVersion string // "" on cleartext
 	tlsState   *tls.ConnectionState
-	deadline   time.Time // the connection's I/O deadline (see setDeadline)
+	deadline   time.Time       // the connection's I/O deadline (see setDeadline)
+	raw        syscall.RawConn // the TCP socket's, nil if not a socket (see writeAndWait)
 }
 
 // h1OverTLS: https requests take the h1 client (HTTP/2 switched off).
@@ -118,7 +119,44 @@ func (p *h1Pool) closeIdle() {
 }
 
 // h1Readers recycles the read buffers of connections between requests.
-var h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1ReadBuf) }}
+var h1Readers = freeList[*bufio.Reader]{max: h1FreeMax, new: func() *bufio.Reader { return bufio.NewReaderSize(nil, h1ReadBuf) }}
+
+// h1FreeMax bounds each free list: buffers beyond what this many requests
+// in flight at once use are left to the GC.
+const h1FreeMax = 1024
+
+// freeList is a bounded stack of reusable buffers shared by all VUs.
+// Not a sync.Pool: a pool is emptied at every GC cycle, which on a load
+// generator's small heap comes every few milliseconds, and each buffer was
+// then allocated (and zeroed) anew; here they stay.
+type freeList[T any] struct {
+	mu   sync.Mutex
+	free []T
+	max  int
+	new  func() T
+}
+
+func (l *freeList[T]) get() T {
+	l.mu.Lock()
+	if n := len(l.free); n > 0 {
+		x := l.free[n-1]
+		var zero T
+		l.free[n-1] = zero
+		l.free = l.free[:n-1]
+		l.mu.Unlock()
+		return x
+	}
+	l.mu.Unlock()
+	return l.new()
+}
+
+func (l *freeList[T]) put(x T) {
+	l.mu.Lock()
+	if len(l.free) < l.max {
+		l.free = append(l.free, x)
+	}
+	l.mu.Unlock()
+}
 
 // h1ReadBuf is the read buffer's size: a response head must fit in it for
 // the fast parser (parseH1Head); longer ones take net/http's.
@@ -128,7 +166,7 @@ const h1ReadBuf = 4096
 // when the connection has none.
 func (h *h1Conn) reader() *bufio.Reader {
 	if h.br == nil {
-		h.br = h1Readers.Get().(*bufio.Reader)
+		h.br = h1Readers.get()
 		h.br.Reset(h.rw)
 	}
 	return h.br
@@ -140,7 +178,7 @@ func (h *h1Conn) reader() *bufio.Reader {
 func (h *h1Conn) idle() {
 	if h.br != nil && h.br.Buffered() == 0 {
 		h.br.Reset(nil)
-		h1Readers.Put(h.br)
+		h1Readers.put(h.br)
 		h.br = nil
 	}
 }
@@ -151,7 +189,7 @@ func (h *h1Conn) close() {
 	_ = h.cc.Close()
 	if h.br != nil {
 		h.br.Reset(nil)
-		h1Readers.Put(h.br)
+		h1Readers.put(h.br)
 		h.br = nil
 	}
 }
@@ -229,6 +267,9 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 				rw, tlsVersion, tlsState = tc, tlsVersionName(st.Version), &st
 			}
 			conn = &h1Conn{cc: nc, rw: rw, tlsVersion: tlsVersion, tlsState: tlsState}
+			if sc, ok := nc.Conn.(syscallConn); ok {
+				conn.raw, _ = sc.SyscallConn()
+			}
 			if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 				conn.remoteIP, conn.port = a.IP.String(), a.Port
 			}
@@ -236,13 +277,14 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		}
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
 		res.TLSVersion, res.TLSState = conn.tlsVersion, conn.tlsState
-		err := writeH1Request(conn.rw, method, u, rq.header, body, closeAfter)
-		wrote := time.Now()
-		var firstByte time.Time
 		br := conn.reader()
+		wrote, err := conn.writeAndWait(func() error {
+			return writeH1Request(conn.rw, method, u, rq.header, body, closeAfter)
+		})
+		var firstByte time.Time
 		if err == nil {
-			_, err = br.Peek(1)
 			firstByte = time.Now()
+			_, err = br.Peek(1)
 		}
 		if err != nil {
 			conn.close()
@@ -384,21 +426,56 @@ func (h *h1Conn) setDeadline(deadline time.Time, slack time.Duration) {
 	_ = h.cc.SetDeadline(h.deadline)
 }
 
+// writeAndWait runs write (the request) and then waits until the socket
+// has something to read (the response's first bytes), or its deadline. It
+// returns when the write ended.
+//
+// Why not write, then read: the response is never there yet when the
+// read comes right after the write (measured: 99% of those reads failed
+// with EAGAIN before the goroutine parked), so each request paid a
+// wasted read syscall, 1 of its 3. Waiting first needs care: the runtime
+// forgets the socket's readiness when a wait is prepared, and epoll
+// reports edges, so bytes that came before the preparation would not
+// wake the wait. Hence the order: prepare (RawConn.Read's entry), then
+// write inside the callback, then wait. The response comes after the
+// request, so its arrival is an edge the wait sees; a server that closed
+// the idle connection answers the write with a reset, an edge as well.
+func (h *h1Conn) writeAndWait(write func() error) (time.Time, error) {
+	if h.raw == nil || (h.br != nil && h.br.Buffered() > 0) {
+		err := write()
+		return time.Now(), err
+	}
+	var wrote time.Time
+	var werr error
+	written := false
+	rerr := h.raw.Read(func(uintptr) bool {
+		if written {
+			return true // readable (or a spurious wake-up: the read that follows copes)
+		}
+		written = true
+		werr = write()
+		wrote = time.Now()
+		return werr != nil // false: wait for readability
+	})
+	if werr != nil {
+		return wrote, werr
+	}
+	if !written {
+		wrote = time.Now() // the wait could not even start (closed, deadline)
+	}
+	return wrote, rerr
+}
+
 // alive reports whether an idle connection is still open, before a
 // request that must not be retried is written on it.
 func (h *h1Conn) alive() bool {
 	if h.br != nil && h.br.Buffered() > 0 {
 		return false // unsolicited bytes: not a clean keep-alive connection
 	}
-	tc, ok := h.cc.Conn.(syscallConn)
-	if !ok {
+	if h.raw == nil {
 		return true
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	return peekAlive(raw)
+	return peekAlive(h.raw)
 }
 
 type syscallConn interface {
@@ -432,7 +509,7 @@ func h1Timings(start, connectStart, connectDone, gotConn, wrote, firstByte, end 
 }
 
 // h1Writes recycles the buffers requests are written from.
-var h1Writes = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+var h1Writes = freeList[*[]byte]{max: h1FreeMax, new: func() *[]byte { b := make([]byte, 0, 1024); return &b }}
 
 // h1WriteMax bounds what is copied into one write: a larger body is
 // written after its head, from the request's own bytes; a larger buffer
@@ -443,7 +520,7 @@ const h1WriteMax = 64 << 10
 // the body is large (one write per request is one syscall, or one TLS
 // record, instead of several).
 func writeH1Request(w io.Writer, method string, u *url.URL, h http.Header, body []byte, closeConn bool) error {
-	bp := h1Writes.Get().(*[]byte)
+	bp := h1Writes.get()
 	b, err := appendH1Head((*bp)[:0], method, u, h, body, closeConn)
 	if err == nil {
 		if len(b)+len(body) <= h1WriteMax {
@@ -455,7 +532,7 @@ func writeH1Request(w io.Writer, method string, u *url.URL, h http.Header, body 
 	}
 	if cap(b) <= h1WriteMax {
 		*bp = b[:0]
-		h1Writes.Put(bp)
+		h1Writes.put(bp)
 	}
 	return err
 }
