@@ -169,10 +169,15 @@ type scenario struct {
 	dropped     atomic.Int64
 	seq         atomic.Int64 // IterationInInstance source
 	warnedVUs   atomic.Bool
+
+	// fractionFn is sc.fraction bound once: a method value made per
+	// iteration (Iteration.Progress) was a heap allocation each time.
+	fractionFn func() float64
 }
 
 func newScenario(c Config, seg Segment, hooks Hooks) *scenario {
 	sc := &scenario{cfg: c, seg: seg, hooks: hooks}
+	sc.fractionFn = sc.fraction
 	if k, ok := kinds[c.Executor]; ok { // New validates: always found there
 		k.plan(sc)
 	}
@@ -275,7 +280,7 @@ func (sc *scenario) iteration(vuIter, inInstance, inTest int64) Iteration {
 		Env:                   sc.cfg.Env,
 		Tags:                  sc.cfg.Tags,
 		ScenarioStart:         sc.startTime,
-		Progress:              sc.fraction,
+		Progress:              sc.fractionFn,
 		VUIterationInScenario: vuIter,
 		IterationInInstance:   inInstance,
 		IterationInTest:       inTest,
@@ -285,6 +290,10 @@ func (sc *scenario) iteration(vuIter, inInstance, inTest int64) Iteration {
 // runOne runs one iteration and counts it as completed or interrupted.
 func (sc *scenario) runOne(ctx context.Context, vu VU, it Iteration) {
 	_ = vu.RunIteration(ctx, it) // script errors are the engine's to report
+	sc.count(ctx)
+}
+
+func (sc *scenario) count(ctx context.Context) {
 	if ctx.Err() != nil {
 		sc.interrupted.Add(1)
 	} else {
@@ -333,12 +342,23 @@ func (sc *scenario) runLooping(ph *phases, pool Pool, next func(slot, vuIter int
 			defer wg.Done()
 			defer pool.Put(vu)
 			defer sc.active.Add(-1)
-			for vuIter := int64(0); !ph.ended(); vuIter++ {
+			// A VU that shares its clock reads one clock per iteration:
+			// its return time is both the end-of-scenario check and the
+			// next iteration's start, as next never blocks.
+			cv, clocked := vu.(ClockedVU)
+			now := time.Now()
+			for vuIter := int64(0); !ph.endedAt(now); vuIter++ {
 				it, ok := next(slot, vuIter)
 				if !ok {
 					return
 				}
+				if clocked {
+					now, _ = cv.RunIterationAt(ph.hard, it, now) // script errors are the engine's to report
+					sc.count(ph.hard)
+					continue
+				}
 				sc.runOne(ph.hard, vu, it)
+				now = time.Now()
 			}
 		}()
 	}
@@ -398,12 +418,15 @@ func (ph *phases) endNow() { ph.endOnce.Do(func() { close(ph.end) }) }
 // ended reports whether new iterations may no longer start. The clock
 // check makes the boundary exact: an iteration due at the very end does not
 // start, whichever goroutine the runtime wakes first.
-func (ph *phases) ended() bool {
+func (ph *phases) ended() bool { return ph.endedAt(time.Now()) }
+
+// endedAt is ended with the clock read by the caller at now.
+func (ph *phases) endedAt(now time.Time) bool {
 	select {
 	case <-ph.end:
 		return true
 	default:
-		return !time.Now().Before(ph.endAt)
+		return !now.Before(ph.endAt)
 	}
 }
 
