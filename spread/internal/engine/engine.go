@@ -439,7 +439,9 @@ func (r *run) startMetricsAndOutputs(start time.Time) error {
 	if r.outputs, err = startOutputs(cfg, params, r.metrics, r.log); err != nil {
 		return err
 	}
-	r.pump = newPump(append([]func([]ext.Sample){r.metrics.AddSamples}, r.outputs.sinks()...)...)
+	outs := r.outputs.sinks()
+	// The metrics engine keeps no batch; outputs may (they buffer).
+	r.pump = newPump(len(outs) == 0, append([]func([]ext.Sample){r.metrics.AddSamples}, outs...)...)
 	return nil
 }
 

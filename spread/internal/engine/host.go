@@ -15,6 +15,11 @@ import (
 // Push hands samples to the run's pump (set up before any VU exists).
 func (r *run) Push(samples ...ext.Sample) { r.pump.Push(samples...) }
 
+// Collect and Kick make the run a vu.Collector: each VU buffers its own
+// samples and the pump drains them (see pump).
+func (r *run) Collect(drain func([][]ext.Sample) [][]ext.Sample) { r.pump.Collect(drain) }
+func (r *run) Kick()                                             { r.pump.Kick() }
+
 // Abort is test.abort().
 func (r *run) Abort(reason string) { r.abort(reason) }
 
@@ -55,4 +60,7 @@ func (r *run) TestStart() time.Time {
 	return time.Time{}
 }
 
-var _ vu.Host = (*run)(nil)
+var (
+	_ vu.Host      = (*run)(nil)
+	_ vu.Collector = (*run)(nil)
+)

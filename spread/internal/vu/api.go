@@ -47,9 +47,18 @@ func (v *VU) Tags() ext.TagSet {
 }
 
 // Push hands samples to the run's sample pump, with the VU's metadata
-// (exec.vu.metrics.metadata) on those that carry none of their own.
+// (exec.vu.metrics.metadata) on those that carry none of their own: into
+// the VU's own buffer when the host collects from it (see Collector).
 func (v *VU) Push(samples ...ext.Sample) {
 	v.mu.Lock()
+	if c := v.collector; c != nil {
+		kick := v.pushLocked(samples)
+		v.mu.Unlock()
+		if kick {
+			c.Kick()
+		}
+		return
+	}
 	meta := v.meta
 	v.mu.Unlock()
 	if len(meta) > 0 {
@@ -243,7 +252,8 @@ func (v *VU) JSON(val goja.Value) (string, error) {
 func jsField(k string, val any) js.Field { return js.Field{Key: k, Value: val} }
 
 var (
-	_ ext.VU      = (*VU)(nil)
-	_ builtin.VU  = (*VU)(nil)
-	_ executor.VU = (*VU)(nil)
+	_ ext.VU             = (*VU)(nil)
+	_ builtin.VU         = (*VU)(nil)
+	_ executor.VU        = (*VU)(nil)
+	_ executor.ClockedVU = (*VU)(nil)
 )

@@ -21,11 +21,23 @@ import (
 // in k6. An iteration cut short by ctx returns ErrInterrupted and emits no
 // iteration samples.
 func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
+	_, err := v.RunIterationAt(ctx, it, time.Time{})
+	return err
+}
+
+// RunIterationAt is RunIteration counting the iteration as started at
+// start (zero: now), returning the clock as of its return
+// (executor.ClockedVU): the iteration's end, or a later reading after
+// anything slow (an exception's log line).
+func (v *VU) RunIterationAt(ctx context.Context, it executor.Iteration, start time.Time) (time.Time, error) {
 	name := it.Exec
 	if name == "" {
 		name = "default"
 	}
-	fn, ok := v.fns[name]
+	fn, ok := v.lastFn, name == v.lastName && v.lastFn != nil // most VUs run one function
+	if !ok {
+		fn, ok = v.fns[name]
+	}
 	if !ok {
 		// esbuild's exports are getters: resolve once, not per iteration.
 		fn, ok = goja.AssertFunction(v.Export(name))
@@ -36,8 +48,9 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	if !ok {
 		err := fmt.Errorf("scenario %s: the script exports no function %q", it.Scenario, name)
 		v.sh.Logger.Log("error", err.Error(), v.logFields()...)
-		return err
+		return time.Now(), err
 	}
+	v.lastName, v.lastFn = name, fn
 	if it.Scenario != v.envOf { // a scenario's env is fixed: set __ENV when the scenario changes
 		v.setEnv(it.Env)
 		v.envOf = it.Scenario
@@ -51,9 +64,13 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	}
 	v.ctx.Store(v.iterCtx)
 	v.sh.VUsActive.Add(1)
-	start := time.Now()
+	if start.IsZero() {
+		start = time.Now()
+	}
 	release := v.interruptOn(ctx)
-	res, err := fn(goja.Undefined(), arg)
+	v.args[0] = arg // one slice per VU, not one per call (goja copies the arguments)
+	res, err := fn(goja.Undefined(), v.args[:]...)
+	v.args[0] = nil
 	if err != nil || !v.loop.Idle() {
 		err = v.settle(ctx, res, err)
 	}
@@ -64,13 +81,12 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	v.ctx.Store(nil)
 	v.iterInst++
 
-	var ie *goja.InterruptedError
-	if interrupted || errors.As(err, &ie) || ctx.Err() != nil && err != nil {
+	if interrupted || err != nil && (isInterrupt(err) || ctx.Err() != nil) {
 		v.sh.IterationsInterrupted.Add(1)
 		if ab := abortOf(err); ab != nil {
-			return ab
+			return end, ab
 		}
-		return ErrInterrupted
+		return end, ErrInterrupted
 	}
 	// An iteration that threw (or left a rejection unhandled) still
 	// emits its iteration samples, but k6 counts it as interrupted.
@@ -79,26 +95,54 @@ func (v *VU) RunIteration(ctx context.Context, it executor.Iteration) error {
 	} else {
 		v.sh.IterationsCompleted.Add(1)
 	}
-	tags := v.Tags()
 	if v.iterMetric == nil {
 		// looked up once: Registry.Get takes a lock and hashes the name.
 		v.iterMetric = v.sh.Registry.Get(ext.MetricIterations)
 		v.iterDurMetric = v.sh.Registry.Get(ext.MetricIterationDuration)
 	}
-	v.Push(
-		ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1},
-		ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags,
-			Value: float64(end.Sub(start)) / float64(time.Millisecond)},
-	)
+	v.pushIteration(end, float64(end.Sub(start))/float64(time.Millisecond))
 	if err != nil {
 		if ab := abortOf(err); ab != nil {
-			return ab
+			return end, ab
 		}
 		se := &ScriptError{Err: err, Phase: name}
 		v.sh.Logger.Log("error", se.Error(), append(v.logFields(), jsField("source", "stacktrace"))...)
-		return se
+		return time.Now(), se
 	}
-	return nil
+	return end, nil
+}
+
+// isInterrupt says whether err is goja's interrupt (its own function: the
+// target of errors.As escapes, a heap allocation the happy path skips).
+func isInterrupt(err error) bool {
+	var ie *goja.InterruptedError
+	return errors.As(err, &ie)
+}
+
+// pushIteration emits the iteration's two samples with the current tags:
+// straight into the VU's own buffer when the host collects from it (one
+// lock for tags, metadata and buffer; no slice built per iteration).
+func (v *VU) pushIteration(end time.Time, ms float64) {
+	v.mu.Lock()
+	if c := v.collector; c != nil {
+		tags, meta := v.tags, v.meta
+		k1 := v.out.add(ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1}, meta)
+		k2 := v.out.add(ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags, Value: ms}, meta)
+		if !v.holding.Load() {
+			v.holding.Store(true)
+		}
+		v.mu.Unlock()
+		if k1 || k2 {
+			c.Kick()
+		}
+		return
+	}
+	tags := v.tags
+	v.mu.Unlock()
+	v.Push(
+		ext.Sample{Metric: v.iterMetric, Time: end, Tags: tags, Value: 1},
+		ext.Sample{Metric: v.iterDurMetric, Time: end, Tags: tags, Value: ms},
+	)
 }
 
 // enterScenario updates state and tags for an iteration of it.

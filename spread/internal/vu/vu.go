@@ -115,11 +115,21 @@ type VU struct {
 	setupVal    goja.Value
 	setupLoaded bool
 	fns         map[string]goja.Callable // exported functions by name
+	lastName    string                   // the last iteration's function, and its name
+	lastFn      goja.Callable
+	args        [1]goja.Value // the iteration's argument (setup data)
 
 	iterMetric, iterDurMetric *ext.Metric // iterations, iteration_duration
 	iter                      int64       // __ITER of the running iteration
 	iterSet                   goja.Value  // a value the script assigned to __ITER, until the next iteration
 	iterCtx                   *ctxBox     // the last iteration's context, boxed
+
+	// collector is host as a Collector (nil: samples go to host.Push);
+	// out is the buffer it drains (guarded by mu), holding says out is
+	// not empty (read without the lock by the drain).
+	collector Collector
+	out       outbox
+	holding   atomic.Bool
 
 	loop    *eventloop.Loop // callbacks queued back onto this VU (promises, timers, async modules)
 	watch   watch           // interrupts the runtime when a call's context ends
@@ -184,6 +194,16 @@ func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint
 		// Only the test's VUs count (k6: vus_max); VU 0, which reads the
 		// options and runs setup()/teardown(), does not.
 		sh.VUsInitialized.Add(1)
+	}
+	// Collected only once init succeeded: the host keeps a drain for the
+	// whole run, and a VU whose init failed must not stay reachable. The
+	// init context pushes no samples of its own (k6 forbids it), and
+	// anything pushed so far went to host.Push.
+	if c, ok := host.(Collector); ok {
+		v.mu.Lock()
+		v.collector = c
+		v.mu.Unlock()
+		c.Collect(v.drainSamples)
 	}
 	return v, nil
 }
