@@ -58,17 +58,149 @@ type Exports struct {
 // Value is the object require() returns for these exports: the named
 // exports, plus `default` and `__esModule` when Default is set (so esbuild's
 // ESM interop gives `import x from` the default export).
+//
+// The object is built lazily: each export becomes a JS value (a goja
+// function object for a Go func) the first time the script reads it, so a
+// VU pays only for the exports its script touches (memory per VU is a
+// figure make bench checks; k6/http alone has 35 exports). To the script
+// it is an ordinary extensible object: every export is an own,
+// enumerable, writable property (Object.keys lists them, sorted), and
+// properties can be added, replaced and deleted.
 func (e Exports) Value(rt *goja.Runtime) goja.Value {
-	o := rt.NewObject()
-	for k, v := range e.Named {
-		_ = o.Set(k, v)
+	m := &moduleObject{rt: rt, named: e.Named, def: e.Default, vals: make(map[string]goja.Value, 4)}
+	m.keys = make([]string, 0, len(e.Named)+2)
+	for k := range e.Named {
+		m.keys = append(m.keys, k)
 	}
+	sort.Strings(m.keys)
 	if e.Default != nil {
-		_ = o.Set("default", e.Default)
-		_ = o.Set("__esModule", true)
+		m.keys = append(m.keys, "default", "__esModule")
 	}
-	return o
+	m.self = rt.NewDynamicObject(m)
+	return m.self
 }
+
+// NamespaceKey is the hidden property of a module object (Value) that
+// holds its ES module namespace: the same exports plus `default` (the
+// Default export, or the module object itself when there is none, as k6
+// gives `import http from 'k6/http'`). The engine's import interop reads
+// it instead of copying every export onto a new object per import, which
+// is what esbuild's generic CommonJS interop does. It is not listed among
+// the object's keys.
+const NamespaceKey = "__spreadNamespace"
+
+// moduleObject is the goja.DynamicObject behind Value.
+type moduleObject struct {
+	rt      *goja.Runtime
+	named   map[string]any
+	def     any
+	keys    []string              // own keys, in order
+	vals    map[string]goja.Value // built or assigned values
+	deleted map[string]bool       // exports the script deleted (nil: none)
+	self    *goja.Object
+	ns      *goja.Object // the namespace view, built on first use
+}
+
+func (m *moduleObject) Get(key string) goja.Value {
+	if v, ok := m.vals[key]; ok {
+		return v
+	}
+	if m.deleted[key] {
+		return nil
+	}
+	var x any
+	if v, ok := m.named[key]; ok {
+		x = v
+	} else if m.def != nil && key == "default" {
+		x = m.def
+	} else if m.def != nil && key == "__esModule" {
+		x = true
+	} else {
+		if key == NamespaceKey {
+			return m.namespace()
+		}
+		return nil
+	}
+	v := m.rt.ToValue(x)
+	m.vals[key] = v
+	return v
+}
+
+func (m *moduleObject) namespace() *goja.Object {
+	if m.ns == nil {
+		if m.def != nil {
+			m.ns = m.self // it has `default` already
+		} else {
+			m.ns = m.rt.NewDynamicObject(namespaceObject{m})
+		}
+	}
+	return m.ns
+}
+
+func (m *moduleObject) Has(key string) bool {
+	if _, ok := m.vals[key]; ok {
+		return true
+	}
+	if m.deleted[key] {
+		return false
+	}
+	if _, ok := m.named[key]; ok {
+		return true
+	}
+	return m.def != nil && (key == "default" || key == "__esModule")
+}
+
+func (m *moduleObject) Set(key string, val goja.Value) bool {
+	if !m.Has(key) {
+		m.keys = append(m.keys, key)
+	}
+	delete(m.deleted, key)
+	m.vals[key] = val
+	return true
+}
+
+func (m *moduleObject) Delete(key string) bool {
+	if !m.Has(key) {
+		return true
+	}
+	for i, k := range m.keys {
+		if k == key {
+			m.keys = append(m.keys[:i:i], m.keys[i+1:]...)
+			break
+		}
+	}
+	delete(m.vals, key)
+	if m.deleted == nil {
+		m.deleted = map[string]bool{}
+	}
+	m.deleted[key] = true
+	return true
+}
+
+func (m *moduleObject) Keys() []string { return append([]string(nil), m.keys...) }
+
+// namespaceObject is a module's namespace for `import * as` and `import
+// x from` (see NamespaceKey): read-only, like an ES module namespace.
+type namespaceObject struct{ m *moduleObject }
+
+func (n namespaceObject) Get(key string) goja.Value {
+	if key == "default" {
+		return n.m.self
+	}
+	if key == NamespaceKey {
+		return nil
+	}
+	return n.m.Get(key)
+}
+
+func (n namespaceObject) Has(key string) bool {
+	return key == "default" || n.m.Has(key)
+}
+
+func (namespaceObject) Set(string, goja.Value) bool { return false }
+func (namespaceObject) Delete(string) bool          { return false }
+
+func (n namespaceObject) Keys() []string { return append([]string{"default"}, n.m.keys...) }
 
 // VU is the engine's view of one virtual user, handed to module instances.
 type VU interface {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/evanw/esbuild/pkg/api"
+
+	"spread.dev/spread/ext"
 )
 
 // Program is a compiled script, shareable by every VU runtime.
@@ -97,6 +99,7 @@ func CompileWith(path string, co CompileOptions) (*Program, error) {
 			code = string(f.Contents)
 		}
 	}
+	code = lightInterop(code)
 	if tla {
 		if code, err = wrapTLA(code); err != nil {
 			return nil, fmt.Errorf("script: top-level await: %w", err)
@@ -235,6 +238,48 @@ var externalsAsRequire = api.Plugin{
 			return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
 		})
 	},
+}
+
+// esbuild's interop helpers as it writes them in a bundle (one line
+// each), and what lightInterop makes of them. A test checks that the
+// bundle still contains them, so an esbuild upgrade that rewords them
+// fails there instead of quietly costing memory again.
+const (
+	toESMHelper      = "var __toESM = (mod, isNodeMode, target) => ("
+	toESMNative      = "var __toESM = (mod, isNodeMode, target) => mod != null && mod." + ext.NamespaceKey + " || ("
+	toCommonJSHelper = `var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);`
+	toCommonJSLight  = `var __toCommonJS = (mod) => __defProp(mod, "__esModule", { value: true });`
+)
+
+// lightInterop rewrites two of esbuild's interop helpers so a VU does not
+// copy objects it can use as they are (memory per VU: each copied property
+// is a getter arrow function, per VU):
+//   - __toESM(require("k6/http")) (a default or namespace import) copies
+//     every export of the module onto a new object through a getter; a
+//     native module's object already carries its namespace
+//     (ext.NamespaceKey), which __toESM now returns. Other modules (bundled
+//     CommonJS libraries) keep esbuild's interop.
+//   - __toCommonJS(x_exports) (module.exports of an ES module) copies the
+//     module's export getters onto a new object; the exports object itself
+//     has the same enumerable getters, so it gets __esModule and is used as
+//     it is.
+//
+// Each is a one-line edit, so line numbers (the source map) do not move.
+func lightInterop(code string) string {
+	code = replaceLine(code, toESMHelper, toESMNative)
+	return replaceLine(code, toCommonJSHelper, toCommonJSLight)
+}
+
+// replaceLine replaces old, when it starts a line of code, with repl.
+func replaceLine(code, old, repl string) string {
+	if strings.HasPrefix(code, old) {
+		return repl + code[len(old):]
+	}
+	i := strings.Index(code, "\n"+old)
+	if i < 0 {
+		return code
+	}
+	return code[:i+1] + repl + code[i+1+len(old):]
 }
 
 // TLAExport is the property of module.exports that holds, for a script

@@ -237,3 +237,43 @@ func TestCleanStackKeepsWrappedMessage(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestLightInterop: the bundle's __toESM and __toCommonJS are the light
+// ones (lightInterop), in both the CommonJS and the top-level-await build.
+// If an esbuild upgrade rewords its helpers this fails, rather than VUs
+// quietly copying every module's exports again. A bundled CommonJS
+// library keeps esbuild's own interop.
+func TestLightInterop(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.js": `import http from 'k6/http'; import * as k6 from 'k6'; import lib from './lib.cjs';
+export default function () { return [typeof http, typeof k6, lib.x].join(); }`,
+		"tla.js": `import http from 'k6/http'; await Promise.resolve(1);
+export default function () { return typeof http; }`,
+		"lib.cjs": `module.exports = { x: 'cjs' };`,
+	})
+	for _, f := range []string{"main.js", "tla.js"} {
+		p, err := Compile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(p.Code, toESMNative) || strings.Contains(p.Code, toESMHelper) {
+			t.Errorf("%s: __toESM not rewritten:\n%s", f, p.Code)
+		}
+		if f == "main.js" && (!strings.Contains(p.Code, toCommonJSLight) || strings.Contains(p.Code, toCommonJSHelper)) {
+			t.Errorf("%s: __toCommonJS not rewritten:\n%s", f, p.Code)
+		}
+	}
+	p, err := Compile(filepath.Join(dir, "main.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, exp := run(t, p)
+	fn, _ := goja.AssertFunction(exp.Get("default"))
+	got, err := fn(goja.Undefined())
+	if err != nil || got.String() != "object,object,cjs" {
+		t.Fatalf("default() = %v, %v", got, err)
+	}
+	if exp.Get("__esModule").ToBoolean() != true || strings.Join(exp.Keys(), ",") != "default" {
+		t.Fatalf("module.exports: __esModule %v, keys %v", exp.Get("__esModule"), exp.Keys())
+	}
+}
