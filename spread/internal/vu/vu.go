@@ -288,16 +288,10 @@ func (v *VU) logFields() []js.Field {
 	return fs
 }
 
-// setEnv sets __ENV to the run's env overlaid with extra (scenario env).
+// setEnv sets __ENV to the run's env overlaid with extra (scenario env);
+// see envObject.
 func (v *VU) setEnv(extra map[string]string) {
-	env := v.rt.NewObject()
-	for k, val := range v.sh.Env {
-		_ = env.Set(k, val)
-	}
-	for k, val := range extra {
-		_ = env.Set(k, val)
-	}
-	_ = v.rt.Set("__ENV", env)
+	_ = v.rt.Set("__ENV", newEnv(v.rt, v.sh.Env, extra))
 }
 
 // ctxBox lets a context live in an atomic.Pointer.
