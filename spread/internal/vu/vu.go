@@ -159,14 +159,21 @@ func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint
 	_ = g.Set("module", module)
 	_ = g.Set("exports", exports)
 	_ = g.Set("require", js.Require(rt, sh.Resolver, v))
-	_ = g.Set("open", js.Open(rt, sh.Files, func() bool { return !v.started.Load() }))
-	_ = g.Set("console", js.Console(rt, sh.Logger, v.logFields))
 	_ = g.Set("__VU", idInInstance)
 	v.defineIter(g)
 	v.setEnv(nil)
 	_ = g.Set("global", g)
 	_ = g.Set("globalThis", g)
-	globals.Install(v, globals.List()) // timers, crypto, TextEncoder...: see package globals
+	// timers, crypto, TextEncoder... (see package globals), and the
+	// engine's console and open(): all built on first use, as many
+	// scripts use none of them.
+	globals.Install(v, append(globals.List(),
+		globals.Global{Names: []string{"console"}, New: func(ext.VU) map[string]any {
+			return map[string]any{"console": js.Console(rt, sh.Logger, v.logFields)}
+		}},
+		globals.Global{Names: []string{"open"}, New: func(ext.VU) map[string]any {
+			return map[string]any{"open": js.Open(rt, sh.Files, func() bool { return !v.started.Load() })}
+		}}))
 
 	release := v.interruptOn(ctx)
 	_, err := rt.RunProgram(sh.Program.Prog)
