@@ -100,12 +100,15 @@ func CompileWith(path string, co CompileOptions) (*Program, error) {
 		}
 	}
 	code = lightInterop(code)
+	linesBefore := 0
 	if tla {
 		if code, err = wrapTLA(code); err != nil {
 			return nil, fmt.Errorf("script: top-level await: %w", err)
 		}
+	} else {
+		code, linesBefore = wrapScope(code)
 	}
-	code, err = inlineSourceMap(code, smap, cwd, filepath.Dir(abs))
+	code, err = inlineSourceMap(code, smap, cwd, filepath.Dir(abs), linesBefore)
 	if err != nil {
 		return nil, fmt.Errorf("script: source map: %w", err)
 	}
@@ -240,6 +243,23 @@ var externalsAsRequire = api.Plugin{
 	},
 }
 
+// wrapScope runs the CommonJS bundle inside a function, so its top-level
+// declarations (esbuild's helpers, the imports, the script's own
+// functions and variables) are the function's locals instead of
+// properties of the VU's global object: as in k6, where a module's
+// top-level names are not globals either, and a VU does not grow its
+// global object by every one of them (memory per VU; a local is also
+// faster to read than a global). An arrow function keeps the top-level
+// `this`. The opening is a line of its own, so the source map moves down
+// by that one line (linesBefore).
+func wrapScope(code string) (string, int) {
+	tail := ""
+	if i := strings.LastIndex(code, "//# sourceMappingURL="); i >= 0 {
+		code, tail = code[:i], code[i:]
+	}
+	return "(() => {\n" + code + "\n})();\n" + tail, 1
+}
+
 // esbuild's interop helpers as it writes them in a bundle (one line
 // each), and what lightInterop makes of them. A test checks that the
 // bundle still contains them, so an esbuild upgrade that rewords them
@@ -249,6 +269,8 @@ const (
 	toESMNative      = "var __toESM = (mod, isNodeMode, target) => mod != null && mod." + ext.NamespaceKey + " || ("
 	toCommonJSHelper = `var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);`
 	toCommonJSLight  = `var __toCommonJS = (mod) => __defProp(mod, "__esModule", { value: true });`
+	exportLoop       = "\n  for (var name in all)\n    __defProp(target, name, { get: all[name], enumerable: true });"
+	exportLoopLight  = "\n  for (var __k = Object.keys(all), __i = 0, name; __i < __k.length && ((name = __k[__i]), true); __i++)\n    __defProp(target, name, { get: all[name], enumerable: true });"
 )
 
 // lightInterop rewrites two of esbuild's interop helpers so a VU does not
@@ -263,11 +285,19 @@ const (
 //     module's export getters onto a new object; the exports object itself
 //     has the same enumerable getters, so it gets __esModule and is used as
 //     it is.
+//   - __export(x_exports, {...}) walks its object literal with for-in,
+//     which in goja also walks Object.prototype and so builds every one of
+//     its built-in methods (a dozen function objects per VU); the same keys
+//     come from Object.keys.
 //
 // Each is a one-line edit, so line numbers (the source map) do not move.
 func lightInterop(code string) string {
 	code = replaceLine(code, toESMHelper, toESMNative)
-	return replaceLine(code, toCommonJSHelper, toCommonJSLight)
+	code = replaceLine(code, toCommonJSHelper, toCommonJSLight)
+	if i := strings.Index(code, "\nvar __export = (target, all) => {"+exportLoop); i >= 0 {
+		code = strings.Replace(code, exportLoop, exportLoopLight, 1)
+	}
+	return code
 }
 
 // replaceLine replaces old, when it starts a line of code, with repl.
@@ -355,9 +385,10 @@ func displayPath(abs, cwd string) string {
 }
 
 // inlineSourceMap rewrites the map's sources relative to the script's
-// folder (goja resolves them against the program name, the script's path)
-// and appends the map to code as a data URL.
-func inlineSourceMap(code string, smap []byte, outDir, scriptDir string) (string, error) {
+// folder (goja resolves them against the program name, the script's path),
+// moves its generated lines down by linesBefore, and appends the map to
+// code as a data URL.
+func inlineSourceMap(code string, smap []byte, outDir, scriptDir string, linesBefore int) (string, error) {
 	if i := strings.LastIndex(code, "//# sourceMappingURL="); i >= 0 {
 		code = code[:i]
 	}
@@ -373,7 +404,9 @@ func inlineSourceMap(code string, smap []byte, outDir, scriptDir string) (string
 		if err != nil {
 			return "", err
 		}
-		m["mappings"] = shifted
+		// ";" is a generated line without mappings: the lines a wrapper
+		// added before the bundle's first.
+		m["mappings"] = strings.Repeat(";", linesBefore) + shifted
 	}
 	if srcs, ok := m["sources"].([]any); ok {
 		for i, s := range srcs {

@@ -262,6 +262,9 @@ export default function () { return typeof http; }`,
 		if f == "main.js" && (!strings.Contains(p.Code, toCommonJSLight) || strings.Contains(p.Code, toCommonJSHelper)) {
 			t.Errorf("%s: __toCommonJS not rewritten:\n%s", f, p.Code)
 		}
+		if f == "main.js" && (!strings.Contains(p.Code, exportLoopLight) || strings.Contains(p.Code, exportLoop)) {
+			t.Errorf("%s: __export not rewritten:\n%s", f, p.Code)
+		}
 	}
 	p, err := Compile(filepath.Join(dir, "main.js"))
 	if err != nil {
