@@ -33,6 +33,8 @@ type client struct {
 
 	// h1 holds the idle cleartext HTTP/1.1 connections (see h1.go).
 	h1 h1Pool
+	// h2 holds the idle synchronous HTTP/2 connections (see h2sync.go).
+	h2 h2Pool
 
 	// rep reports requests (and reuses the tag set between identical ones).
 	rep *httpkit.Reporter
@@ -126,6 +128,7 @@ func (c *client) track(conn net.Conn) *countingConn {
 func (c *client) closeIdle() {
 	c.transport.CloseIdleConnections()
 	c.h1.closeIdle()
+	c.h2.closeIdle()
 }
 
 // close shuts every connection of the VU.

@@ -19,17 +19,8 @@ func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
-// goAway imitates net/http's unexported http2GoAwayError by type name.
-type http2GoAwayError struct {
-	LastStreamID uint32
-	ErrCode      uint32
-}
-
-func (http2GoAwayError) Error() string { return "http2: server sent GOAWAY" }
-
-type http2ConnectionError uint32
-
-func (http2ConnectionError) Error() string { return "connection error" }
+// http2GoAwayError and http2ConnectionError (h2sync.go) carry the type
+// names of net/http's unexported errors, which classify matches.
 
 func TestClassify(t *testing.T) {
 	wrap := func(err error) error { return &url.Error{Op: "Get", URL: "http://x/", Err: err} }

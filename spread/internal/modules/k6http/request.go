@@ -39,6 +39,7 @@ type request struct {
 	auth         string        // params.auth: "", basic, digest or ntlm
 	user         *url.Userinfo // digest/NTLM credentials (taken off the URL)
 	compression  []string      // params.compression, in order
+	oneAtATime   bool          // http.get & co. on the VU's goroutine (not batch/async): h2sync.go may serve it
 }
 
 // ownHeader gives rq a header map of its own to write to.
@@ -176,6 +177,10 @@ func (c *client) roundTrip(vuCtx context.Context, start, deadline time.Time, rq 
 	res.Start = start
 	if u.Scheme == "http" || (u.Scheme == "https" && h1OverTLS) {
 		conn, location := c.h1RoundTrip(deadline, rq, res, method, u, body)
+		return res, conn, location
+	}
+	if u.Scheme == "https" && rq.oneAtATime && h2SyncOn {
+		conn, location := c.h2RoundTrip(deadline, rq, res, method, u, body)
 		return res, conn, location
 	}
 	ctx := c.withTLSHost(vuCtx, u.Hostname())
