@@ -25,85 +25,108 @@ import (
 	"spread.dev/spread/ext/httpkit"
 )
 
-// Why a synchronous HTTP/2 client (issue 17). k6 users' http.get/post run
-// one request at a time per VU, on the VU's own connection. On net/http's
-// Transport each such HTTP/2 request crosses three goroutines: the VU
-// writes HEADERS, the connection's read loop reads and decodes the
-// response and hands it over through channels and a body pipe, and the VU
-// wakes up to read it. The CPU profile of `http.get` against Go's h2
-// server (docs/bench/profiles.md) showed the read loop at ~30% of the
-// client's CPU, plus select/park/unpark of those hand-offs and
-// per-request net/http machinery (Request, httptrace, context, pipes):
-// ~50-58 µs of client CPU per request against 29 µs for h2load -m1.
+// Why k6/http has its own HTTP/2 client (issue 17). k6 users' http.get
+// and http.post run one request at a time per VU, on the VU's own
+// connection. On net/http's Transport each such request crosses three
+// goroutines: the VU writes HEADERS, the connection's read loop reads and
+// decodes the response and hands it over through channels and a body
+// pipe, and the VU wakes up to read it. The CPU profile of `http.get`
+// against Go's h2 server (docs/bench/profiles.md) had the read loop at
+// ~30% of the client's CPU, plus select/park/unpark for those hand-offs
+// and per-request net/http machinery (Request, httptrace, contexts,
+// pipes): 46-58 µs of client CPU per request against 29 µs for h2load -m1.
 //
-// This client runs the whole exchange on the VU's goroutine: write HEADERS
-// (+DATA), then read frames until the stream's END_STREAM, answering
-// SETTINGS, PING and flow control in between. Framing and header
-// compression are golang.org/x/net/http2's Framer and hpack; only the
-// stream state machine of one stream at a time is written here. It serves
-// only the requests of http.get/post/request/... (one at a time on the
-// VU's goroutine); http.batch and http.asyncRequest, which need several
-// streams on one connection, keep net/http's Transport. A server that
-// picks HTTP/1.1 by ALPN gets the connection handed to the synchronous
-// h1 client (h1.go). SPREAD_K6HTTP_H2=nethttp switches all of this off.
+// Here the goroutine that waits for a response reads the frames itself:
+// with one request in flight (the usual case) the whole exchange runs on
+// the VU's goroutine, with no hand-off at all. Requests in flight together
+// on one connection (http.batch, http.asyncRequest) share it: whichever of
+// them is not already served by another reader reads the next frame and
+// delivers it to its stream, the others wait on a condition variable, so
+// a VU still keeps one connection per host, as with net/http (what pins
+// it to one pod). Framing and header compression are
+// golang.org/x/net/http2's Framer and hpack; only the client's stream and
+// flow-control bookkeeping is written here. A server that picks HTTP/1.1
+// by ALPN gets the connection handed to the synchronous h1 client (h1.go).
+// SPREAD_K6HTTP_H2=nethttp puts https back on net/http's Transport.
 
-// h2SyncOn: https requests of one-at-a-time calls use this client.
+// h2SyncOn: https requests use this client (unless HTTP/2 is off, h1.go).
 var h2SyncOn = os.Getenv("SPREAD_K6HTTP_H2") != "nethttp"
 
 const (
 	// Our receive windows. The stream window bounds a response's bytes in
-	// flight; the connection window is larger so one stream never waits
-	// on it. WINDOW_UPDATE goes out when half a window was consumed.
+	// flight (and buffered for a reader that is not reading); the
+	// connection window is larger so a few streams do not wait on it.
+	// WINDOW_UPDATE goes out when half a window was used.
 	h2StreamWindow = 4 << 20
-	h2ConnWindow   = 8 << 20
+	h2ConnWindow   = 16 << 20
 	// Largest response header list we accept (net/http's default).
 	h2MaxHeaderList = 10 << 20
+	// We do not raise SETTINGS_MAX_FRAME_SIZE, so a frame is at most
+	// 16 KiB; the read buffer holds a whole frame (see readOne).
+	h2MaxReadFrame = 16 << 10
 	// Attempts of a request the server did not process (GOAWAY below its
 	// stream, REFUSED_STREAM, a stale pooled connection).
 	h2MaxAttempts = 4
 )
 
-// h2Conn is one HTTP/2 connection of a VU, used by one request at a time.
+// h2Conn is one HTTP/2 connection of a VU.
 type h2Conn struct {
 	cc  *countingConn
-	tc  *tls.Conn
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	fr  *http2.Framer
-	enc *hpack.Encoder
-	hb  bytes.Buffer // encoded header block
+	key string
 
 	remoteIP   string
 	port       int
 	tlsVersion string
 	tlsState   *tls.ConnectionState
 
-	nextID uint32
+	// wmu serialises writes: frames, the hpack encoder, and stream IDs in
+	// the order their HEADERS go out. Never taken while holding mu.
+	wmu       sync.Mutex
+	enc       *hpack.Encoder
+	hb        bytes.Buffer
+	wDeadline time.Time
+
+	mu        sync.Mutex
+	cond      sync.Cond // on mu: a frame was handled, or the reader left
+	reading   bool      // a goroutine is reading frames
+	rDeadline time.Time // the read deadline set on the socket
+	streams   map[uint32]*h2Stream
+	nextID    uint32
+	reserved  int  // requests holding the connection
+	used      bool // carried a request before (a failure may be a stale connection)
+	dropped   bool // out of the pool: close when the last request leaves
 	// Peer settings.
 	maxFrame      uint32
-	initSendWin   int32
+	initSendWin   int64
 	maxHeaderList uint32 // 0: unlimited
-	// Flow control: what we may send on the connection, and what we have
-	// received without giving back.
+	maxStreams    uint32
+	// Flow control: what we may send on the connection, and what we
+	// received and have not given back.
 	sendWin  int64
 	recvUsed int64
-	// goAway is set once the server sent GOAWAY: no new streams.
-	goAway     bool
-	goAwayLast uint32
-	goAwayCode http2.ErrCode
+	goAway   bool
+	goAwayID uint32
+	goAwayEC http2.ErrCode
+	err      error // the connection failed: every stream fails with it
 }
 
-// h2Stream is the request in flight.
+// h2Stream is one request on a connection; its fields are guarded by the
+// connection's mu.
 type h2Stream struct {
 	h         *h2Conn
-	id        uint32
+	id        uint32 // 0 until its HEADERS are written
+	deadline  time.Time
 	sendWin   int64
-	recvUsed  int64
-	gotResp   bool // final (non-1xx) HEADERS seen
-	ended     bool // END_STREAM received
-	rst       bool // the server reset the stream (after a complete response: harmless)
-	pending   []byte // DATA payload not yet read (the framer's buffer)
-	early     []byte // DATA that arrived while the body was being sent
+	consumed  int64 // body bytes read since the last stream WINDOW_UPDATE
+	gotResp   bool  // final (non-1xx) HEADERS seen
+	ended     bool  // END_STREAM received
+	sentAll   bool  // our END_STREAM went out
+	err       error
+	buf       []byte // DATA received and not yet read
+	off       int
 	firstByte time.Time
 	resp      *http.Response
 }
@@ -132,67 +155,111 @@ type errH2Unprocessed struct{ err error }
 func (e errH2Unprocessed) Error() string { return e.err.Error() }
 func (e errH2Unprocessed) Unwrap() error { return e.err }
 
-// h2Pool holds a VU's idle synchronous HTTP/2 connections, one per
-// host:port: requests on this path are one at a time.
+// h2Pool holds a VU's HTTP/2 connections, one per host:port, shared by
+// the requests in flight, and the hosts that chose HTTP/1.1 by ALPN.
 type h2Pool struct {
-	mu   sync.Mutex
-	idle map[string]*h2Conn
+	mu     sync.Mutex
+	conns  map[string]*h2Conn
+	h1Only map[string]bool
 }
 
+// get reserves the pooled connection to key, if it takes another stream.
 func (p *h2Pool) get(key string) *h2Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.idle[key]
-	if h != nil {
-		delete(p.idle, key)
+	h := p.conns[key]
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	ok := h.err == nil && !h.goAway && !h.dropped && uint32(h.reserved) < h.maxStreams && h.nextID < 1<<31-1
+	if ok {
+		h.reserved++
+	} else if h.err != nil || h.goAway || h.dropped {
+		delete(p.conns, key)
+	}
+	h.mu.Unlock()
+	if !ok {
+		return nil
 	}
 	return h
 }
 
-func (p *h2Pool) put(key string, h *h2Conn) {
+// add pools a new connection (already reserved by its first request),
+// unless another request pooled one meanwhile: then h serves only its
+// own request.
+func (p *h2Pool) add(key string, h *h2Conn) {
 	p.mu.Lock()
-	if p.idle == nil {
-		p.idle = map[string]*h2Conn{}
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		p.conns = map[string]*h2Conn{}
 	}
-	old := p.idle[key]
-	p.idle[key] = h
-	p.mu.Unlock()
-	if old != nil {
-		_ = old.cc.Close()
+	if old := p.conns[key]; old != nil {
+		old.mu.Lock()
+		usable := old.err == nil && !old.goAway && !old.dropped
+		old.mu.Unlock()
+		if usable {
+			h.mu.Lock()
+			h.dropped = true
+			h.mu.Unlock()
+			return
+		}
 	}
+	p.conns[key] = h
 }
 
+func (p *h2Pool) isH1(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h1Only[key]
+}
+
+func (p *h2Pool) setH1(key string) {
+	p.mu.Lock()
+	if p.h1Only == nil {
+		p.h1Only = map[string]bool{}
+	}
+	p.h1Only[key] = true
+	p.mu.Unlock()
+}
+
+// closeIdle closes the connections no request holds and drops the others
+// (closed when their last request ends).
 func (p *h2Pool) closeIdle() {
 	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
+	conns := p.conns
+	p.conns = nil
 	p.mu.Unlock()
-	for _, h := range idle {
-		_ = h.cc.Close()
+	for _, h := range conns {
+		h.mu.Lock()
+		h.dropped = true
+		idle := h.reserved == 0
+		h.mu.Unlock()
+		if idle {
+			_ = h.cc.Close()
+		}
 	}
 }
 
-// h2RoundTrip sends one https request on the VU's synchronous HTTP/2
-// connection to the host (dialing it if needed) and reads its response.
+// h2RoundTrip sends one https request on the VU's HTTP/2 connection to the
+// host (dialing it if needed) and reads its response.
 func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte) (*countingConn, string) {
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "443")
+	key := "tls:" + hostPortKey(u)
+	if c.h2.isH1(key) {
+		return c.h1RoundTrip(deadline, rq, res, method, u, body)
 	}
-	key := "tls:" + addr
 	replayable := method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
 		rq.header.Get("Idempotency-Key") != "" || rq.header.Get("X-Idempotency-Key") != ""
 	closeAfter := c.cfg.NoConnectionReuse || hasToken(rq.header.Values("Connection"), "close")
 	for attempt := 1; ; attempt++ {
 		var connectStart, connectDone, tlsDone time.Time
 		h := c.h2.get(key)
-		reused := h != nil
-		if reused && !replayable && !h.idleAlive() {
-			_ = h.cc.Close()
-			h, reused = nil, false
+		if h != nil && !replayable && !h.quietOrSettled() {
+			h.release(nil)
+			h = nil
 		}
 		if h == nil {
-			nc, start, err := c.dialDeadline(addr, deadline)
+			nc, start, err := c.dialDeadline(hostPortKey(u), deadline)
 			connectStart, connectDone = start, time.Now()
 			if err != nil {
 				if connectStart.IsZero() {
@@ -215,70 +282,68 @@ func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			if st.NegotiatedProtocol != "h2" {
 				return c.h2FallbackH1(deadline, rq, res, method, u, body, nc, tc, &st, connectStart, connectDone, tlsDone)
 			}
-			h = newH2Conn(nc, tc, &st)
+			h = newH2Conn(key, nc, tc, &st)
+			c.h2.add(key, h)
 		}
 		gotConn := time.Now()
-		_ = h.cc.SetDeadline(deadline)
 		res.RemoteIP, res.RemotePort = h.remoteIP, h.port
 		res.TLSVersion, res.TLSState = h.tlsVersion, h.tlsState
-		s, wrote, err := h.send(method, u, rq.header, body)
+		reused := h.markUsed()
+		s := &h2Stream{h: h, deadline: deadline}
+		wrote, err := h.send(s, method, u, rq.header, body)
 		if err == nil {
-			err = s.readHeaders(method)
+			err = h.await(s, waitHeaders)
 		}
 		if err != nil {
-			_ = h.cc.Close()
+			h.release(s)
 			var unproc errH2Unprocessed
 			retry := attempt < h2MaxAttempts && (errors.As(err, &unproc) ||
-				reused && replayable && (s == nil || s.firstByte.IsZero()) && staleConnError(err))
+				reused && replayable && s.firstByte.IsZero() && staleConnError(err))
 			if retry && (deadline.IsZero() || time.Now().Before(deadline)) {
 				continue
 			}
-			res.Timings = h2Timings(res.Start, connectStart, connectDone, tlsDone, gotConn, wrote, firstByteOf(s), time.Now())
+			res.Timings = h2Timings(res.Start, connectStart, connectDone, tlsDone, gotConn, wrote, s.firstByte, time.Now())
 			c.h1Fail(res, err, deadline)
 			return h.cc, ""
 		}
 		resp := s.resp
+		if method == http.MethodHead {
+			resp.Request = &http.Request{Method: method} // readBody reads no body for HEAD
+		}
 		data, readErr := readBody(resp, rq)
+		if readErr == nil {
+			readErr = h.await(s, waitEnd) // trailers, or DATA a bodiless response had
+		}
 		end := time.Now()
 		res.Timings = h2Timings(res.Start, connectStart, connectDone, tlsDone, gotConn, wrote, s.firstByte, end)
 		res.Proto = resp.Proto
 		res.Headers = resp.Header
 		c.sawHost(u.Host)
-		if readErr == nil && !s.ended {
-			readErr = s.drain() // a HEAD or bodiless status with DATA, or trailers
+		if closeAfter {
+			h.drop(&c.h2)
 		}
+		h.release(s)
 		if readErr != nil {
-			_ = h.cc.Close()
 			c.h1Fail(res, readErr, deadline)
 			return h.cc, ""
-		}
-		h.settle()
-		if closeAfter || h.goAway || h.nextID >= 1<<31-1 {
-			_ = h.cc.Close()
-		} else {
-			c.h2.put(key, h)
 		}
 		return h.cc, c.finish(res, rq, resp, data)
 	}
 }
 
-func firstByteOf(s *h2Stream) time.Time {
-	if s == nil {
-		return time.Time{}
-	}
-	return s.firstByte
-}
-
 // h2FallbackH1 runs the request as HTTP/1.1 on a TLS connection whose
 // server chose HTTP/1.1 by ALPN, on the synchronous h1 client, and reports
-// the dial and handshake this request paid for.
+// the dial and handshake this request paid for. Later requests to the host
+// go to the h1 client directly.
 func (c *client) h2FallbackH1(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte,
 	nc *countingConn, tc *tls.Conn, st *tls.ConnectionState, connectStart, connectDone, tlsDone time.Time) (*countingConn, string) {
 	hc := &h1Conn{cc: nc, br: bufio.NewReaderSize(tc, 4096), bw: bufio.NewWriterSize(tc, 4096), tlsVersion: tlsVersionName(st.Version), tlsState: st}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		hc.remoteIP, hc.port = a.IP.String(), a.Port
 	}
-	c.h1.put("tls:"+hostPortKey(u), hc)
+	key := "tls:" + hostPortKey(u)
+	c.h2.setH1(key)
+	c.h1.put(key, hc)
 	conn, loc := c.h1RoundTrip(deadline, rq, res, method, u, body)
 	if res.Timings.Connecting == 0 && res.Timings.TLSHandshaking == 0 {
 		// h1RoundTrip took the connection from the pool and counted the
@@ -304,8 +369,9 @@ func durBetween(from, to time.Time) time.Duration {
 	return to.Sub(from)
 }
 
-// tlsHandshake runs crypto/tls's handshake with the VU's TLS settings,
-// offering protos by ALPN.
+// tlsHandshake runs crypto/tls's handshake with the VU's TLS settings (as
+// net/http's Transport would: SNI and verification for host), offering
+// protos by ALPN.
 func (c *client) tlsHandshake(nc net.Conn, host string, deadline time.Time, protos []string) (*tls.Conn, error) {
 	conf := c.transport.TLSClientConfig.Clone()
 	if conf.ServerName == "" {
@@ -325,14 +391,17 @@ func (c *client) tlsHandshake(nc net.Conn, host string, deadline time.Time, prot
 	return tc, nil
 }
 
-// newH2Conn wraps a TLS connection that negotiated h2. The client preface,
-// our SETTINGS and the connection window go out with the first request.
-func newH2Conn(nc *countingConn, tc *tls.Conn, st *tls.ConnectionState) *h2Conn {
-	h := &h2Conn{cc: nc, tc: tc, nextID: 1, maxFrame: 16384, initSendWin: 65535, sendWin: 65535,
-		tlsVersion: tlsVersionName(st.Version), tlsState: st}
-	h.br = bufio.NewReaderSize(tc, 16<<10)
+// newH2Conn wraps a TLS connection that negotiated h2, reserved for its
+// first request. The client preface, our SETTINGS and the connection
+// window go out with that request's HEADERS.
+func newH2Conn(key string, nc *countingConn, tc *tls.Conn, st *tls.ConnectionState) *h2Conn {
+	h := &h2Conn{cc: nc, key: key, nextID: 1, maxFrame: 16384, initSendWin: 65535, sendWin: 65535, maxStreams: 1000,
+		reserved: 1, streams: map[uint32]*h2Stream{}, tlsVersion: tlsVersionName(st.Version), tlsState: st}
+	h.cond.L = &h.mu
+	h.br = bufio.NewReaderSize(tc, 2*h2MaxReadFrame)
 	h.bw = bufio.NewWriterSize(tc, 16<<10)
 	h.fr = http2.NewFramer(h.bw, h.br)
+	h.fr.SetMaxReadFrameSize(h2MaxReadFrame)
 	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	h.fr.MaxHeaderListSize = h2MaxHeaderList
 	h.fr.SetReuseFrames()
@@ -350,14 +419,84 @@ func newH2Conn(nc *countingConn, tc *tls.Conn, st *tls.ConnectionState) *h2Conn 
 	return h
 }
 
-// idleAlive reports whether an idle connection may carry a request that
-// must not be retried: nothing arrived while it was idle (a GOAWAY, or the
-// server's close). Frames that did arrive are not read here; the
-// connection is simply not used for such a request.
-func (h *h2Conn) idleAlive() bool {
-	if h.br.Buffered() > 0 {
-		return false
+// markUsed reports whether the connection carried a request before.
+func (h *h2Conn) markUsed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	was := h.used
+	h.used = true
+	return was
+}
+
+// drop takes the connection out of the pool (Connection: close,
+// noConnectionReuse): it closes once its requests are done.
+func (h *h2Conn) drop(p *h2Pool) {
+	p.mu.Lock()
+	if p.conns[h.key] == h {
+		delete(p.conns, h.key)
 	}
+	p.mu.Unlock()
+	h.mu.Lock()
+	h.dropped = true
+	h.mu.Unlock()
+}
+
+// release ends a request's hold on the connection (s nil: one that never
+// opened a stream). A stream that is not complete is reset. The
+// connection closes when it failed, or is out of the pool, and no request
+// holds it any more.
+func (h *h2Conn) release(s *h2Stream) {
+	h.mu.Lock()
+	var rst uint32
+	if s != nil && s.id != 0 {
+		if h.streams[s.id] == s {
+			delete(h.streams, s.id)
+			if (!s.ended || !s.sentAll) && h.err == nil {
+				rst = s.id
+			}
+		}
+	}
+	h.reserved--
+	closeNow := h.reserved == 0 && (h.err != nil || h.dropped || h.goAway)
+	h.mu.Unlock()
+	if rst != 0 && !closeNow {
+		h.write(func() error { return h.fr.WriteRSTStream(rst, http2.ErrCodeCancel) })
+	}
+	if closeNow {
+		_ = h.cc.Close()
+	}
+}
+
+// write runs fn (frame writes) under the write lock and flushes; a failed
+// write fails the connection.
+func (h *h2Conn) write(fn func() error) {
+	h.wmu.Lock()
+	err := fn()
+	if err == nil {
+		err = h.bw.Flush()
+	}
+	h.wmu.Unlock()
+	if err != nil {
+		h.fail(err)
+	}
+}
+
+// fail marks the connection broken: every request on it gets err.
+func (h *h2Conn) fail(err error) {
+	h.mu.Lock()
+	if h.err == nil {
+		h.err = err
+	}
+	h.cond.Broadcast()
+	h.mu.Unlock()
+	_ = h.cc.Close()
+}
+
+// quietOrSettled checks a reused connection before a request that must
+// not be retried goes on it: if bytes arrived while it was idle (a GOAWAY,
+// a PING, a WINDOW_UPDATE, the server's close), they are read first, so
+// the request is not sent to a server that is going away.
+func (h *h2Conn) quietOrSettled() bool {
 	tc, ok := h.cc.Conn.(syscallConn)
 	if !ok {
 		return true
@@ -366,86 +505,174 @@ func (h *h2Conn) idleAlive() bool {
 	if err != nil {
 		return false
 	}
-	return peekAlive(raw)
+	h.mu.Lock()
+	if h.reserved != 1 || h.reading {
+		h.mu.Unlock()
+		return true // other requests in flight: the connection is being read
+	}
+	h.reading = true
+	h.rDeadline = time.Now().Add(20 * time.Millisecond) // bounds waiting for the rest of a frame
+	_ = h.cc.SetReadDeadline(h.rDeadline)
+	h.mu.Unlock()
+	for i := 0; i < 64 && (h.br.Buffered() > 0 || !peekAlive(raw)); i++ {
+		timedOut, err := h.readOne()
+		if err != nil {
+			h.fail(err)
+		}
+		if err != nil || timedOut {
+			break
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reading = false
+	h.cond.Broadcast()
+	return h.err == nil && !h.goAway
 }
 
-// send writes the request's HEADERS and body. It returns when the last
-// byte went out (or the server answered before the body was sent).
-func (h *h2Conn) send(method string, u *url.URL, header http.Header, body []byte) (*h2Stream, time.Time, error) {
-	if h.goAway {
-		return nil, time.Time{}, errH2Unprocessed{http2GoAwayError{LastStreamID: h.goAwayLast, ErrCode: uint32(h.goAwayCode)}}
+// send opens s's stream: HEADERS (+CONTINUATION) and the body as DATA
+// within the flow-control windows. It returns when the last byte went out
+// (or the server answered before the body was all sent).
+func (h *h2Conn) send(s *h2Stream, method string, u *url.URL, header http.Header, body []byte) (time.Time, error) {
+	if err := validateH2Request(u, header); err != nil {
+		return time.Time{}, err
 	}
-	s := &h2Stream{h: h, id: h.nextID, sendWin: int64(h.initSendWin)}
+	h.wmu.Lock()
+	h.setWriteDeadline(s.deadline)
+	h.mu.Lock()
+	if h.err != nil || h.goAway {
+		err := h.errFor(s)
+		h.mu.Unlock()
+		h.wmu.Unlock()
+		return time.Time{}, err
+	}
+	if err := checkListSize(method, u, header, h.maxHeaderList); err != nil {
+		h.mu.Unlock()
+		h.wmu.Unlock()
+		return time.Time{}, err
+	}
+	s.id = h.nextID
 	h.nextID += 2
-	if err := h.encodeHeaders(method, u, header, len(body)); err != nil {
-		return nil, time.Time{}, err
+	s.sendWin = h.initSendWin
+	h.streams[s.id] = s
+	maxFrame := h.maxFrame
+	if !s.deadline.IsZero() && h.reading && (h.rDeadline.IsZero() || s.deadline.Before(h.rDeadline)) {
+		h.rDeadline = s.deadline // wake the reader in time for this stream
+		_ = h.cc.SetReadDeadline(s.deadline)
 	}
-	endStream := len(body) == 0
-	if err := h.writeHeaderBlock(s.id, endStream); err != nil {
-		return s, time.Time{}, err
+	h.mu.Unlock()
+	err := h.encodeHeaders(method, u, header, len(body))
+	if err == nil {
+		err = h.writeHeaderBlock(s.id, len(body) == 0, maxFrame)
 	}
-	for len(body) > 0 && !s.ended && !s.rst {
+	for err == nil && len(body) > 0 {
+		h.mu.Lock()
+		stop := s.ended || s.err != nil || h.err != nil
 		n := min(int64(len(body)), int64(h.maxFrame), s.sendWin, h.sendWin)
+		if n > 0 && !stop {
+			s.sendWin -= n
+			h.sendWin -= n
+		}
+		h.mu.Unlock()
+		if stop {
+			break // answered (or failed) before the body went out: release resets the stream
+		}
 		if n <= 0 {
-			// Out of window: flush and read frames until WINDOW_UPDATE
-			// (or the response).
-			if err := h.bw.Flush(); err != nil {
-				return s, time.Time{}, err
+			// Out of window: flush, then read frames (or wait for the
+			// reader) until WINDOW_UPDATE or the response.
+			err = h.bw.Flush()
+			h.wmu.Unlock()
+			if err == nil {
+				err = h.await(s, waitWindow)
 			}
-			if err := s.step(); err != nil {
-				return s, time.Time{}, err
-			}
-			if len(s.pending) > 0 {
-				// The server answers before our body is sent: keep its
-				// DATA, the framer's buffer is reused by the next read.
-				s.early = append(s.early, s.pending...)
-				s.pending = nil
-			}
+			h.wmu.Lock()
+			h.setWriteDeadline(s.deadline)
 			continue
 		}
-		if err := h.fr.WriteData(s.id, int(n) == len(body), body[:n]); err != nil {
-			return s, time.Time{}, err
-		}
+		last := int(n) == len(body)
+		err = h.fr.WriteData(s.id, last, body[:n])
 		body = body[n:]
-		s.sendWin -= n
-		h.sendWin -= n
+		if last {
+			h.mu.Lock()
+			s.sentAll = true
+			h.mu.Unlock()
+		}
 	}
-	if err := h.bw.Flush(); err != nil {
-		return s, time.Time{}, err
+	if len(body) == 0 && err == nil {
+		h.mu.Lock()
+		s.sentAll = true
+		h.mu.Unlock()
 	}
-	return s, time.Now(), nil
+	if err == nil {
+		err = h.bw.Flush()
+	}
+	h.wmu.Unlock()
+	if err != nil {
+		if _, ok := err.(requestHeaderError); !ok {
+			h.fail(err)
+		}
+		return time.Time{}, err
+	}
+	return time.Now(), nil
 }
 
-// encodeHeaders fills h.hb with the request's header block, following
-// net/http's rules for HTTP/2 requests: pseudo-headers first, lower-case
-// names, no connection-specific fields, content-length when there is a
-// body or the method expects one.
-func (h *h2Conn) encodeHeaders(method string, u *url.URL, header http.Header, bodyLen int) error {
+// setWriteDeadline bounds writes by the writing request's deadline (wmu held).
+func (h *h2Conn) setWriteDeadline(d time.Time) {
+	if !d.Equal(h.wDeadline) {
+		h.wDeadline = d
+		_ = h.cc.SetWriteDeadline(d)
+	}
+}
+
+// requestHeaderError is a request the client refuses to send (before any
+// byte of it went out, so the connection stays usable).
+type requestHeaderError struct{ error }
+
+// validateH2Request checks what encodeHeaders would otherwise have to
+// abandon half-way, which would leave the hpack encoder's table out of
+// step with the server's.
+func validateH2Request(u *url.URL, header http.Header) error {
 	host := u.Host
 	if v := header.Get("Host"); v != "" {
 		host = v
 	}
 	if !httpguts.ValidHostHeader(host) {
-		return fmt.Errorf("http2: invalid Host header %q", host)
+		return requestHeaderError{fmt.Errorf("http2: invalid Host header %q", host)}
 	}
-	path := u.RequestURI()
-	if !validPseudoPath(path) {
-		return fmt.Errorf("http2: invalid request :path %q", path)
+	if p := u.RequestURI(); p == "" || (p[0] != '/' && p != "*") {
+		return requestHeaderError{fmt.Errorf("http2: invalid request :path %q", p)}
+	}
+	for k, vs := range header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return requestHeaderError{fmt.Errorf("invalid header name %q", k)}
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return requestHeaderError{fmt.Errorf("invalid value for header %s", k)}
+			}
+		}
+	}
+	return nil
+}
+
+// encodeHeaders fills h.hb with the request's header block (wmu held),
+// following net/http's rules for HTTP/2 requests: pseudo-headers first,
+// lower-case names, no connection-specific fields, content-length when
+// there is a body or the method expects one.
+func (h *h2Conn) encodeHeaders(method string, u *url.URL, header http.Header, bodyLen int) error {
+	host := u.Host
+	if v := header.Get("Host"); v != "" {
+		host = v
 	}
 	h.hb.Reset()
-	var listSize uint64
 	write := func(name, value string) {
-		listSize += uint64(len(name) + len(value) + 32)
 		_ = h.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
 	}
 	write(":authority", host)
 	write(":method", method)
-	write(":path", path)
+	write(":path", u.RequestURI())
 	write(":scheme", "https")
 	for k, vs := range header {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("invalid header name %q", k)
-		}
 		lk := lowerHeader(k)
 		switch lk {
 		case "host", "content-length", "connection", "proxy-connection", "transfer-encoding", "upgrade", "keep-alive":
@@ -461,9 +688,6 @@ func (h *h2Conn) encodeHeaders(method string, u *url.URL, header http.Header, bo
 			}
 		}
 		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("invalid value for header %s", k)
-			}
 			write(lk, v)
 		}
 	}
@@ -475,14 +699,26 @@ func (h *h2Conn) encodeHeaders(method string, u *url.URL, header http.Header, bo
 		var num [20]byte
 		write("content-length", string(strconv.AppendInt(num[:0], int64(bodyLen), 10)))
 	}
-	if h.maxHeaderList > 0 && listSize > uint64(h.maxHeaderList) {
-		return fmt.Errorf("http2: request header list larger than peer's advertised limit (%d > %d)", listSize, h.maxHeaderList)
-	}
 	return nil
 }
 
-func validPseudoPath(p string) bool {
-	return p != "" && (p[0] == '/' || p == "*")
+// checkListSize refuses a request whose header list exceeds the server's
+// SETTINGS_MAX_HEADER_LIST_SIZE (0: no limit), before anything of it is
+// encoded, so the encoder's table stays as the server knows it.
+func checkListSize(method string, u *url.URL, header http.Header, maxList uint32) error {
+	if maxList == 0 {
+		return nil
+	}
+	n := uint64(len(u.Host) + len(method) + len(u.RequestURI()) + 5 + 4*32)
+	for k, vs := range header {
+		for _, v := range vs {
+			n += uint64(len(k) + len(v) + 32)
+		}
+	}
+	if n > uint64(maxList) {
+		return requestHeaderError{fmt.Errorf("http2: request header list larger than peer's advertised limit (%d > %d)", n, maxList)}
+	}
+	return nil
 }
 
 // lowerHeader lower-cases a canonical header name without allocating for
@@ -506,14 +742,14 @@ func lowerHeader(k string) string {
 }
 
 // writeHeaderBlock writes h.hb as HEADERS (+CONTINUATION) frames of at
-// most the peer's max frame size.
-func (h *h2Conn) writeHeaderBlock(id uint32, endStream bool) error {
+// most the peer's max frame size (wmu held).
+func (h *h2Conn) writeHeaderBlock(id uint32, endStream bool, maxFrame uint32) error {
 	block := h.hb.Bytes()
 	first := true
 	for first || len(block) > 0 {
 		chunk := block
-		if len(chunk) > int(h.maxFrame) {
-			chunk = chunk[:h.maxFrame]
+		if len(chunk) > int(maxFrame) {
+			chunk = chunk[:maxFrame]
 		}
 		block = block[len(chunk):]
 		var err error
@@ -530,52 +766,175 @@ func (h *h2Conn) writeHeaderBlock(id uint32, endStream bool) error {
 	return nil
 }
 
-// readHeaders reads frames until the stream's final response headers.
-func (s *h2Stream) readHeaders(method string) error {
-	for !s.gotResp {
-		if err := s.step(); err != nil {
-			return err
-		}
-		if s.rst && !s.gotResp {
-			return h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeNo)}
-		}
+// What a request waits for.
+type h2Wait int
+
+const (
+	waitHeaders h2Wait = iota // the final response headers
+	waitWindow                // send window, or the stream's end
+	waitData                  // body bytes, or the stream's end
+	waitEnd                   // the stream's end (trailers)
+)
+
+func (s *h2Stream) satisfied(w h2Wait) bool {
+	switch w {
+	case waitHeaders:
+		return s.gotResp
+	case waitWindow:
+		return s.ended || s.sendWin > 0 && s.h.sendWin > 0
+	case waitData:
+		return s.off < len(s.buf) || s.ended
+	case waitEnd:
+		return s.ended
 	}
-	if method == http.MethodHead {
-		s.resp.Request = &http.Request{Method: method}
-	}
-	return nil
+	return false
 }
 
-// step reads and handles one frame. Frames of the connection and of other
-// (older) streams are handled here; the stream's DATA is left in pending.
-func (s *h2Stream) step() error {
-	h := s.h
-	f, err := h.fr.ReadFrame()
-	if err != nil {
-		var ce http2.ConnectionError
-		if errors.As(err, &ce) {
-			h.goAwayNow(http2.ErrCode(ce))
-			return http2ConnectionError(ce)
-		}
-		var se http2.StreamError
-		if errors.As(err, &se) {
-			if se.StreamID == s.id {
-				return h2StreamError{StreamID: se.StreamID, Code: uint32(se.Code)}
-			}
+// await blocks until s has what w asks for, its error, or the
+// connection's. While no other request reads the connection, the caller
+// reads frames itself (and delivers those of other streams to them);
+// otherwise it waits for the reader to deliver.
+func (h *h2Conn) await(s *h2Stream, w h2Wait) error {
+	h.mu.Lock()
+	for {
+		if s.satisfied(w) {
+			h.mu.Unlock()
 			return nil
 		}
-		if s.goAwayUnprocessed() {
-			return errH2Unprocessed{http2GoAwayError{LastStreamID: h.goAwayLast, ErrCode: uint32(h.goAwayCode)}}
+		if s.err != nil {
+			err := s.err
+			h.mu.Unlock()
+			return err
 		}
-		if h.goAway {
-			return http2GoAwayError{LastStreamID: h.goAwayLast, ErrCode: uint32(h.goAwayCode)}
+		if h.err != nil {
+			err := h.errFor(s)
+			h.mu.Unlock()
+			return err
 		}
-		return err
+		if h.reading {
+			h.cond.Wait()
+			continue
+		}
+		h.reading = true
+		dl := s.deadline
+		for _, o := range h.streams {
+			if o.ended || o.err != nil {
+				continue // nothing more to read for it: its deadline no longer matters
+			}
+			if !o.deadline.IsZero() && (dl.IsZero() || o.deadline.Before(dl)) {
+				dl = o.deadline
+			}
+		}
+		if !dl.Equal(h.rDeadline) {
+			h.rDeadline = dl
+			_ = h.cc.SetReadDeadline(dl)
+		}
+		h.mu.Unlock()
+		timedOut, err := h.readOne()
+		if err != nil {
+			h.fail(err)
+		}
+		h.mu.Lock()
+		h.reading = false
+		h.cond.Broadcast()
+		if timedOut {
+			rst := h.expire()
+			if len(rst) > 0 {
+				h.mu.Unlock()
+				h.write(func() error {
+					for _, id := range rst {
+						if err := h.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				h.mu.Lock()
+			}
+		}
 	}
+}
+
+// expire fails the streams whose deadline passed (mu held) and returns
+// their IDs, to be reset.
+func (h *h2Conn) expire() []uint32 {
+	now := time.Now()
+	var ids []uint32
+	for id, o := range h.streams {
+		if !o.deadline.IsZero() && !now.Before(o.deadline) && o.err == nil && !o.ended {
+			o.err = errRequestTimeout
+			delete(h.streams, id)
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// errFor is the error a stream gets from a failed or closing connection
+// (mu held).
+func (h *h2Conn) errFor(s *h2Stream) error {
+	if h.goAway && (s.id == 0 || s.id > h.goAwayID) {
+		return errH2Unprocessed{http2GoAwayError{LastStreamID: h.goAwayID, ErrCode: uint32(h.goAwayEC)}}
+	}
+	if h.goAway {
+		if errors.Is(h.err, io.EOF) || errors.Is(h.err, io.ErrUnexpectedEOF) || staleConnError(h.err) || h.err == nil {
+			return http2GoAwayError{LastStreamID: h.goAwayID, ErrCode: uint32(h.goAwayEC)}
+		}
+	}
+	return h.err
+}
+
+// readOne reads one frame and handles it. The whole frame is in the read
+// buffer before the Framer sees it (Peek), so a read deadline that fires
+// (another request's timeout) never leaves the Framer half-way through a
+// frame: timedOut then, and the connection stays usable.
+func (h *h2Conn) readOne() (timedOut bool, err error) {
+	hdr, err := h.br.Peek(9)
+	if err == nil {
+		if n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2]); n <= h2MaxReadFrame {
+			_, err = h.br.Peek(9 + n)
+		}
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return true, nil
+		}
+		return false, err
+	}
+	f, err := h.fr.ReadFrame()
+	if err != nil {
+		var se http2.StreamError
+		if errors.As(err, &se) {
+			h.mu.Lock()
+			if s := h.streams[se.StreamID]; s != nil && s.err == nil {
+				s.err = h2StreamError{StreamID: se.StreamID, Code: uint32(se.Code)}
+				delete(h.streams, se.StreamID) // reset here, not again by release
+			}
+			h.mu.Unlock()
+			h.write(func() error { return h.fr.WriteRSTStream(se.StreamID, se.Code) })
+			return false, nil
+		}
+		var ce http2.ConnectionError
+		if errors.As(err, &ce) {
+			h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCode(ce), nil) })
+			return false, http2ConnectionError(ce)
+		}
+		return false, err
+	}
+	return false, h.handle(f)
+}
+
+// handle applies one frame: stream frames to their stream, connection
+// frames to the connection, answering what needs an answer.
+func (h *h2Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
-		if f.StreamID != s.id {
-			return nil // a late frame of an abandoned stream
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s := h.streams[f.StreamID]
+		if s == nil {
+			return nil // a stream we gave up on (timeout, reset)
 		}
 		if s.firstByte.IsZero() {
 			s.firstByte = time.Now()
@@ -583,18 +942,20 @@ func (s *h2Stream) step() error {
 		if s.gotResp {
 			// Trailers: k6 does not expose them; they must end the stream.
 			if !f.StreamEnded() {
-				return h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol)}
+				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol)}
 			}
 			s.ended = true
 			return nil
 		}
 		if f.Truncated {
-			return fmt.Errorf("http2: response header list larger than %d bytes", h2MaxHeaderList)
+			s.err = fmt.Errorf("http2: response header list larger than %d bytes", h2MaxHeaderList)
+			return nil
 		}
 		status := f.PseudoValue("status")
 		code, err := strconv.Atoi(status)
 		if err != nil || len(status) != 3 {
-			return h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: fmt.Errorf("malformed :status %q", status)}
+			s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: fmt.Errorf("malformed :status %q", status)}
+			return nil
 		}
 		if code >= 100 && code < 200 {
 			return nil // interim response (100 Continue, 103 Early Hints)
@@ -620,204 +981,152 @@ func (s *h2Stream) step() error {
 			resp.Body = h2Body{s}
 		}
 		s.resp = resp
+		return nil
 	case *http2.DataFrame:
-		n := int64(f.Length)
-		h.recvUsed += n
-		if f.StreamID != s.id {
-			return h.giveBack()
+		h.mu.Lock()
+		h.recvUsed += int64(f.Length)
+		update := int64(0)
+		if h.recvUsed >= h2ConnWindow/2 {
+			update, h.recvUsed = h.recvUsed, 0
 		}
-		if !s.gotResp {
-			return h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: errors.New("DATA before HEADERS")}
+		if s := h.streams[f.StreamID]; s != nil && s.err == nil {
+			if !s.gotResp {
+				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: errors.New("DATA before HEADERS")}
+			} else {
+				s.buf = append(s.buf, f.Data()...)
+				s.consumed += int64(f.Length) - int64(len(f.Data())) // padding: given back with the data
+				if f.StreamEnded() {
+					s.ended = true
+				}
+			}
 		}
-		s.recvUsed += n
-		s.pending = f.Data()
-		if f.StreamEnded() {
-			s.ended = true
+		h.mu.Unlock()
+		if update > 0 {
+			h.write(func() error { return h.fr.WriteWindowUpdate(0, uint32(update)) })
 		}
-		if !s.ended {
-			return h.giveBack()
-		}
+		return nil
 	case *http2.RSTStreamFrame:
-		if f.StreamID != s.id {
-			return nil
-		}
-		if s.ended {
-			return nil
-		}
-		if f.ErrCode == http2.ErrCodeNo && s.gotResp {
-			// The server finished its answer before reading our body.
-			s.rst = true
-			return nil
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s := h.streams[f.StreamID]
+		if s == nil || s.ended || s.err != nil {
+			return nil // after a complete response (NO_ERROR: it need not read our body)
 		}
 		se := h2StreamError{StreamID: s.id, Code: uint32(f.ErrCode)}
 		if f.ErrCode == http2.ErrCodeRefusedStream {
-			return errH2Unprocessed{se}
+			s.err = errH2Unprocessed{se}
+		} else {
+			s.err = se
 		}
-		return se
+		delete(h.streams, s.id)
+		return nil
 	case *http2.SettingsFrame:
 		if f.IsAck() {
 			return nil
 		}
+		var tableSize uint32
+		var tableSet bool
+		h.mu.Lock()
 		err := f.ForeachSetting(func(st http2.Setting) error {
 			switch st.ID {
 			case http2.SettingMaxFrameSize:
 				h.maxFrame = st.Val
 			case http2.SettingInitialWindowSize:
-				delta := int64(st.Val) - int64(h.initSendWin)
-				h.initSendWin = int32(st.Val)
-				s.sendWin += delta
+				delta := int64(st.Val) - h.initSendWin
+				h.initSendWin = int64(st.Val)
+				for _, s := range h.streams {
+					s.sendWin += delta
+				}
 			case http2.SettingHeaderTableSize:
-				h.enc.SetMaxDynamicTableSize(st.Val)
+				tableSize, tableSet = st.Val, true
 			case http2.SettingMaxHeaderListSize:
 				h.maxHeaderList = st.Val
+			case http2.SettingMaxConcurrentStreams:
+				h.maxStreams = max(st.Val, 1)
 			}
 			return nil
 		})
+		h.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		if err := h.fr.WriteSettingsAck(); err != nil {
-			return err
-		}
-		return h.bw.Flush()
+		h.write(func() error {
+			if tableSet {
+				h.enc.SetMaxDynamicTableSize(tableSize)
+			}
+			return h.fr.WriteSettingsAck()
+		})
+		return nil
 	case *http2.PingFrame:
 		if f.IsAck() {
 			return nil
 		}
-		if err := h.fr.WritePing(true, f.Data); err != nil {
-			return err
-		}
-		return h.bw.Flush()
+		data := f.Data
+		h.write(func() error { return h.fr.WritePing(true, data) })
+		return nil
 	case *http2.WindowUpdateFrame:
-		switch f.StreamID {
-		case 0:
+		h.mu.Lock()
+		if f.StreamID == 0 {
 			h.sendWin += int64(f.Increment)
-		case s.id:
+		} else if s := h.streams[f.StreamID]; s != nil {
 			s.sendWin += int64(f.Increment)
 		}
+		h.mu.Unlock()
+		return nil
 	case *http2.GoAwayFrame:
-		h.goAway, h.goAwayLast, h.goAwayCode = true, f.LastStreamID, f.ErrCode
-		if s.goAwayUnprocessed() {
-			return errH2Unprocessed{http2GoAwayError{LastStreamID: f.LastStreamID, ErrCode: uint32(f.ErrCode), DebugData: string(f.DebugData())}}
+		h.mu.Lock()
+		h.goAway, h.goAwayID, h.goAwayEC = true, f.LastStreamID, f.ErrCode
+		for id, s := range h.streams {
+			if id > f.LastStreamID && s.err == nil && !s.gotResp {
+				s.err = errH2Unprocessed{http2GoAwayError{LastStreamID: f.LastStreamID, ErrCode: uint32(f.ErrCode), DebugData: string(f.DebugData())}}
+				delete(h.streams, id)
+			}
 		}
+		h.mu.Unlock()
+		return nil
 	case *http2.PushPromiseFrame:
-		h.goAwayNow(http2.ErrCodeProtocol) // we sent ENABLE_PUSH=0
+		// We sent ENABLE_PUSH=0: a push is a protocol error.
+		h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeProtocol, nil) })
 		return http2ConnectionError(http2.ErrCodeProtocol)
 	}
 	return nil
 }
 
-// goAwayUnprocessed: the server announced it will not process this stream.
-func (s *h2Stream) goAwayUnprocessed() bool {
-	return s.h.goAway && s.id > s.h.goAwayLast && !s.gotResp
-}
-
-// goAwayNow tells the server we are closing on a protocol error.
-func (h *h2Conn) goAwayNow(code http2.ErrCode) {
-	h.goAway = true
-	_ = h.fr.WriteGoAway(0, code, nil)
-	_ = h.bw.Flush()
-}
-
-// giveBack sends WINDOW_UPDATE for what was received once half of the
-// connection's (or the stream's) window is used, so the server never
-// stalls on a large response.
-func (h *h2Conn) giveBack() error {
-	wrote := false
-	if h.recvUsed >= h2ConnWindow/2 {
-		if err := h.fr.WriteWindowUpdate(0, uint32(h.recvUsed)); err != nil {
-			return err
-		}
-		h.recvUsed, wrote = 0, true
-	}
-	if !wrote {
-		return nil
-	}
-	return h.bw.Flush()
-}
-
-// settle handles frames already buffered after the response (a GOAWAY or
-// PING that arrived with it) without blocking, so a connection the server
-// is closing does not go back to the pool.
-func (h *h2Conn) settle() {
-	idle := &h2Stream{h: h, id: 0, gotResp: true, ended: true}
-	for h.br.Buffered() >= 9 {
-		hdr, err := h.br.Peek(9)
-		if err != nil {
-			return
-		}
-		length := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
-		if h.br.Buffered() < 9+length {
-			return // a partial frame: leave it for the next request
-		}
-		if err := idle.step(); err != nil {
-			h.goAway = true
-			return
-		}
-	}
-}
-
-// drain reads the rest of the stream (trailers, or DATA the body reader
-// did not need).
-func (s *h2Stream) drain() error {
-	for !s.ended && !s.rst {
-		s.pending = nil
-		if err := s.step(); err != nil {
-			return err
-		}
-	}
-	s.pending = nil
-	return nil
-}
-
-// h2Body reads the stream's DATA as the response body, reading frames on
-// the caller's goroutine. It gives the stream window back as the body is
-// consumed.
+// h2Body reads the stream's DATA as the response body (reading frames on
+// the caller's goroutine when nobody else does) and gives the stream
+// window back as it is consumed.
 type h2Body struct{ s *h2Stream }
 
 func (b h2Body) Read(p []byte) (int, error) {
 	s := b.s
-	if len(s.early) > 0 {
-		n := copy(p, s.early)
-		s.early = s.early[n:]
-		return n, nil
+	h := s.h
+	if err := h.await(s, waitData); err != nil {
+		return 0, err
 	}
-	for len(s.pending) == 0 {
-		if s.ended || s.rst {
-			return 0, io.EOF
-		}
-		if err := s.step(); err != nil {
-			return 0, err
-		}
-		if len(s.pending) == 0 && !s.ended {
-			if err := s.streamGiveBack(); err != nil {
-				return 0, err
-			}
-		}
+	h.mu.Lock()
+	n := copy(p, s.buf[s.off:])
+	s.off += n
+	if s.off == len(s.buf) {
+		s.buf, s.off = s.buf[:0], 0
 	}
-	n := copy(p, s.pending)
-	s.pending = s.pending[n:]
-	if len(s.pending) == 0 && !s.ended {
-		if err := s.streamGiveBack(); err != nil {
-			return n, err
-		}
+	done := s.ended && len(s.buf) == 0
+	s.consumed += int64(n)
+	update := int64(0)
+	if !s.ended && s.consumed >= h2StreamWindow/2 {
+		update, s.consumed = s.consumed, 0
+	}
+	h.mu.Unlock()
+	if update > 0 {
+		id := s.id
+		h.write(func() error { return h.fr.WriteWindowUpdate(id, uint32(update)) })
+	}
+	if n == 0 && done {
+		return 0, io.EOF
 	}
 	return n, nil
 }
 
 func (b h2Body) Close() error { return nil }
-
-// streamGiveBack refills the stream's receive window at half use.
-func (s *h2Stream) streamGiveBack() error {
-	if s.recvUsed < h2StreamWindow/2 {
-		return nil
-	}
-	if err := s.h.fr.WriteWindowUpdate(s.id, uint32(s.recvUsed)); err != nil {
-		return err
-	}
-	s.recvUsed = 0
-	return s.h.bw.Flush()
-}
 
 // h2Timings are k6's phases: as h1's, plus the TLS handshake of a new
 // connection (between the TCP connect and gotConn).

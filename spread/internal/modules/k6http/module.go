@@ -187,7 +187,6 @@ func (in *instance) single(method string, urlArg, body, params goja.Value) goja.
 	if err != nil {
 		in.throw(err)
 	}
-	rq.oneAtATime = rq.request != nil // one request at a time on this goroutine
 	res := in.run(cli, rq)
 	return in.response(res)
 }

@@ -39,7 +39,6 @@ type request struct {
 	auth         string        // params.auth: "", basic, digest or ntlm
 	user         *url.Userinfo // digest/NTLM credentials (taken off the URL)
 	compression  []string      // params.compression, in order
-	oneAtATime   bool          // http.get & co. on the VU's goroutine (not batch/async): h2sync.go may serve it
 }
 
 // ownHeader gives rq a header map of its own to write to.
@@ -179,7 +178,7 @@ func (c *client) roundTrip(vuCtx context.Context, start, deadline time.Time, rq 
 		conn, location := c.h1RoundTrip(deadline, rq, res, method, u, body)
 		return res, conn, location
 	}
-	if u.Scheme == "https" && rq.oneAtATime && h2SyncOn {
+	if u.Scheme == "https" && h2SyncOn {
 		conn, location := c.h2RoundTrip(deadline, rq, res, method, u, body)
 		return res, conn, location
 	}
