@@ -471,6 +471,11 @@ func (h *h2Conn) release(s *h2Stream) {
 // write fails the connection.
 func (h *h2Conn) write(fn func() error) {
 	h.wmu.Lock()
+	if !h.wDeadline.IsZero() && time.Until(h.wDeadline) < 5*time.Second {
+		// The last request's deadline (maybe passed: this may be the
+		// RST_STREAM of its timeout) must not fail a control frame.
+		h.setWriteDeadline(time.Now().Add(10 * time.Second))
+	}
 	err := fn()
 	if err == nil {
 		err = h.bw.Flush()
