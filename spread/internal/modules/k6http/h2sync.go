@@ -337,7 +337,10 @@ func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 // go to the h1 client directly.
 func (c *client) h2FallbackH1(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte,
 	nc *countingConn, tc *tls.Conn, st *tls.ConnectionState, connectStart, connectDone, tlsDone time.Time) (*countingConn, string) {
-	hc := &h1Conn{cc: nc, br: bufio.NewReaderSize(tc, 4096), bw: bufio.NewWriterSize(tc, 4096), tlsVersion: tlsVersionName(st.Version), tlsState: st}
+	hc := &h1Conn{cc: nc, rw: tc, tlsVersion: tlsVersionName(st.Version), tlsState: st}
+	if sc, ok := nc.Conn.(syscallConn); ok {
+		hc.raw, _ = sc.SyscallConn()
+	}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		hc.remoteIP, hc.port = a.IP.String(), a.Port
 	}
@@ -351,6 +354,7 @@ func (c *client) h2FallbackH1(deadline time.Time, rq *request, res *httpkit.Resu
 		res.Timings.Blocked = durBetween(res.Start, connectStart)
 		res.Timings.Connecting = durBetween(connectStart, connectDone)
 		res.Timings.TLSHandshaking = durBetween(connectDone, tlsDone)
+		res.Timings.Sending = max(0, res.Timings.Sending-durBetween(res.Start, tlsDone))
 	}
 	return conn, loc
 }
