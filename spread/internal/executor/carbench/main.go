@@ -55,6 +55,11 @@ type result struct {
 	Achieved                  float64 // requests / configured duration
 	P50, P90, P95, P99, Max   time.Duration
 	CPU                       time.Duration
+	// LagP50, LagP99, LagMax: how late requests were sent behind their
+	// ideal time (vegeta only: its results carry their send time and
+	// sequence number; LagKnown says so).
+	LagP50, LagP99, LagMax time.Duration
+	LagKnown               bool
 }
 
 func run(rate int, d time.Duration, vus, maxVUs, rounds int, out, spreadBin string) error {
@@ -99,8 +104,8 @@ export default function () { http.get(__ENV.TARGET); }
 			return err
 		}
 		v := runVegeta(target, rate, d, vus, maxVUs)
-		fmt.Fprintf(os.Stderr, "round %d spread %.0f/s (dropped %.0f) p50 %v p99 %v cpu %v | vegeta %.0f/s p50 %v p99 %v cpu %v\n",
-			r+1, s.Achieved, s.Dropped, s.P50, s.P99, s.CPU, v.Achieved, v.P50, v.P99, v.CPU)
+		fmt.Fprintf(os.Stderr, "round %d spread %.0f/s (dropped %.0f) p50 %v p99 %v cpu %v | vegeta %.0f/s p50 %v p99 %v cpu %v, sent late p50 %v p99 %v\n",
+			r+1, s.Achieved, s.Dropped, s.P50, s.P99, s.CPU, v.Achieved, v.P50, v.P99, v.CPU, v.LagP50, v.LagP99)
 		sp, vg = append(sp, s), append(vg, v)
 	}
 	md := report(sp, vg, rate, d, vus, maxVUs, rounds, load, js)
@@ -152,17 +157,34 @@ func runVegeta(target string, rate int, d time.Duration, workers, maxWorkers int
 	atk := vegeta.NewAttacker(vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(maxWorkers)), vegeta.KeepAlive(true))
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: target})
 	var m vegeta.Metrics
+	// vegeta's pacer sends request n at n/rate after the attack began (taken
+	// here, microseconds before Attack takes its own); a result's Timestamp
+	// is when a worker actually sent it, so the difference is how late it
+	// went out: vegeta never drops a request, it sends it late when all its
+	// workers are busy, and its latency is measured from that late send.
+	period := time.Second / time.Duration(rate)
+	var lags []time.Duration
+	t0 := time.Now()
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "carbench") {
 		m.Add(res)
+		lags = append(lags, max(0, res.Timestamp.Sub(t0)-time.Duration(res.Seq)*period))
 	}
 	m.Close()
 	cpu := selfCPU() - before
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	pct := func(q float64) time.Duration {
+		if len(lags) == 0 {
+			return 0
+		}
+		return lags[min(len(lags)-1, int(q*float64(len(lags))))]
+	}
 	// vegeta counts requests it started; those past the duration it never
 	// starts (its pacer stops), so "dropped" is the shortfall from the target.
 	want := float64(rate) * d.Seconds()
 	return result{Requests: float64(m.Requests), Achieved: float64(m.Requests) / d.Seconds(),
 		Dropped: max(0, want-float64(m.Requests)), Errors: float64(m.Requests) - m.Success*float64(m.Requests),
-		P50: m.Latencies.P50, P90: m.Latencies.P90, P95: m.Latencies.P95, P99: m.Latencies.P99, Max: m.Latencies.Max, CPU: cpu}
+		P50: m.Latencies.P50, P90: m.Latencies.P90, P95: m.Latencies.P95, P99: m.Latencies.P99, Max: m.Latencies.Max, CPU: cpu,
+		LagP50: pct(0.5), LagP99: pct(0.99), LagMax: pct(1), LagKnown: true}
 }
 
 func selfCPU() time.Duration {
@@ -179,11 +201,15 @@ func report(sp, vg []result, rate int, d time.Duration, vus, maxVUs, rounds int,
 		"vegeta v12 as a Go library in the bench process (`vegeta.NewAttacker(Workers(%d), MaxWorkers(%d), KeepAlive(true))`, the same rate). "+
 		"%s per run, %d rounds alternating the two. Achieved = requests ÷ the configured duration.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), load, vus, maxVUs, vus, maxVUs, d, rounds)
-	b.WriteString("| round | tool | achieved/s | vs target | dropped | errors | p50 | p90 | p95 | p99 | max | CPU µs/request |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| round | tool | achieved/s | vs target | dropped | errors | p50 | p90 | p95 | p99 | max | sent late p50 / p99 / max | CPU µs/request |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(i int, name string, r result) {
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.3f | %.0f | %.0f | %s | %s | %s | %s | %s | %.1f |\n", i+1, name, r.Achieved, r.Achieved/float64(rate),
-			r.Dropped, r.Errors, msStr(r.P50), msStr(r.P90), msStr(r.P95), msStr(r.P99), msStr(r.Max), float64(r.CPU)/float64(time.Microsecond)/max(1, r.Requests))
+		lag := "—"
+		if r.LagKnown {
+			lag = msStr(r.LagP50) + " / " + msStr(r.LagP99) + " / " + msStr(r.LagMax)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.3f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %.1f |\n", i+1, name, r.Achieved, r.Achieved/float64(rate),
+			r.Dropped, r.Errors, msStr(r.P50), msStr(r.P90), msStr(r.P95), msStr(r.P99), msStr(r.Max), lag, float64(r.CPU)/float64(time.Microsecond)/max(1, r.Requests))
 	}
 	worst := 1e9
 	var p50r, p99r []float64
@@ -202,6 +228,15 @@ func report(sp, vg []result, rate int, d time.Duration, vus, maxVUs, rounds int,
 	}
 	fmt.Fprintf(&b, "\nGoal: achieved within 1%% of the target in every round: **%s** (worst %.3f). Latency, spread ÷ vegeta in the same round: p50 %.2f–%.2f, p99 %.2f–%.2f.\n",
 		met, worst, p50r[0], p50r[len(p50r)-1], p99r[0], p99r[len(p99r)-1])
+	b.WriteString("\nHow each measures. spread follows k6: `dropped_iterations` counts the starts that found no VU free with maxVUs " +
+		"reached (a start that finds none free while more VUs may still be made waits for the first VU to be free and runs late; " +
+		"VUs beyond preAllocatedVUs are made one at a time), and `http_req_duration` runs from the request's send to the " +
+		"response's end (sending + waiting + receiving; a new connection's dial is in `http_req_connecting`, outside it). " +
+		"vegeta never drops a request: when all its workers are busy its pacer waits, then sends what fell due in a burst, " +
+		"and requests still unsent at the duration's end are never sent (its shortfall is shown as dropped); its latency runs " +
+		"from the actual send (dial included) to the body's end. Neither latency includes how late a request went out, so " +
+		"the two compare only while both send on time: the \"sent late\" column is vegeta's send time behind its schedule " +
+		"(request n at n/rate); spread's starts are on time unless they waited for a VU (counted in neither column) or were dropped.\n")
 	fmt.Fprintf(&b, "\nRerun: `go run ./spread/internal/executor/carbench -rate %d -d %s -vus %d -max-vus %d -rounds %d -out docs/bench/car.md`. The script:\n\n", rate, d, vus, maxVUs, rounds)
 	for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
 		fmt.Fprintf(&b, "    %s\n", l)
