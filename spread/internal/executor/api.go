@@ -30,6 +30,14 @@
 // test (see Segment). shared-iterations is dealt by VU, so a process with
 // no VU of a scenario gets none of its iterations either.
 //
+// Arrival-rate VUs: as in k6, a start is dropped (dropped_iterations) when
+// no VU is free and maxVUs is reached, and VUs beyond preAllocatedVUs are
+// initialised one at a time in the background. Unlike k6, a start that finds
+// no VU free while maxVUs still allows one waits for the first VU to be
+// free (a busy one finishing, or the new one) and runs late, instead of
+// being dropped while the VU is made; at most maxVUs minus the initialised
+// VUs wait so.
+//
 // Time: the package uses the time package directly; tests run schedules in
 // a testing/synctest bubble, where time is virtual and advances as soon as
 // every goroutine is blocked, so they check exact timings without sleeping.
