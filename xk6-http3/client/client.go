@@ -9,6 +9,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -86,11 +87,18 @@ type Client struct {
 	rr      atomic.Uint64
 	slots   []*slot // single-connection: 1; multiplexed: Connections
 
+	// the Stats, atomics so requests of a shared pool do not serialise
+	opened, requests, failed, retries atomic.Int64
+
+	// lastURL is the most recent request URL, parsed: a VU usually
+	// requests the same few URLs, and parsing is a visible part of the
+	// client's own cost per request.
+	lastURL atomic.Pointer[parsedURL]
+
 	mu        sync.Mutex
 	closed    bool
 	shared    *quic.Transport // per-request shared socket, opened lazily
 	live      map[*conn]struct{}
-	stats     Stats
 	closedCh  <-chan struct{}
 	closedCtx context.Context // done once Close was called
 	markClose context.CancelFunc
@@ -135,9 +143,8 @@ func (c *Client) Options() Options { return c.opts }
 
 // Stats returns the Client's running totals.
 func (c *Client) Stats() Stats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stats
+	return Stats{ConnectionsOpened: c.opened.Load(), Requests: c.requests.Load(),
+		Failed: c.failed.Load(), Retries: c.retries.Load()}
 }
 
 // Close closes every connection and socket; later requests fail.
@@ -170,13 +177,13 @@ func (c *Client) Close() error {
 func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	res := &Result{Start: time.Now(), Proto: "HTTP/3.0"}
 	err := c.do(ctx, req, res)
-	c.mu.Lock()
-	c.stats.Requests++
-	c.stats.Retries += int64(res.Retries)
-	if err != nil {
-		c.stats.Failed++
+	c.requests.Add(1)
+	if res.Retries > 0 {
+		c.retries.Add(int64(res.Retries))
 	}
-	c.mu.Unlock()
+	if err != nil {
+		c.failed.Add(1)
+	}
 	if err != nil {
 		e := wrapErr(err)
 		res.ErrorCode, res.Error = e.Code, e.Msg
@@ -185,13 +192,33 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	return res, nil
 }
 
-func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
-	u, err := url.Parse(req.URL)
+// parsedURL is a request URL checked for HTTP/3; u is shared by the
+// requests to it and never modified.
+type parsedURL struct {
+	raw string
+	u   *url.URL
+}
+
+// parseURL parses raw, reusing the last result for the same string.
+func (c *Client) parseURL(raw string) (*url.URL, error) {
+	if p := c.lastURL.Load(); p != nil && p.raw == raw {
+		return p.u, nil
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
-		return invalidURL("invalid URL %q: %v", req.URL, err)
+		return nil, invalidURL("invalid URL %q: %v", raw, err)
 	}
 	if u.Scheme != "https" || u.Host == "" {
-		return invalidURL("invalid URL %q: HTTP/3 needs an https://host[:port]/ URL", req.URL)
+		return nil, invalidURL("invalid URL %q: HTTP/3 needs an https://host[:port]/ URL", raw)
+	}
+	c.lastURL.Store(&parsedURL{raw: raw, u: u})
+	return u, nil
+}
+
+func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
+	u, err := c.parseURL(req.URL)
+	if err != nil {
+		return err
 	}
 	method := strings.ToUpper(req.Method)
 	if method == "" {
@@ -203,9 +230,9 @@ func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Close() must also end requests waiting in a dial or on a response.
-	stop := context.AfterFunc(c.closedCtx, cancel)
-	defer stop()
+	// Close() ends the requests in flight by closing their connections,
+	// and those waiting for a connection through c.closedCh (acquire,
+	// open): no per-request hook on the Client's context is needed.
 
 	attemptStart := res.Start
 	var notSent, maybeSent int // retries of each kind so far (+1 after a failure)
@@ -250,11 +277,12 @@ func (c *Client) do(ctx context.Context, req *Request, res *Result) error {
 		case retryIdempotent:
 			maybeSent++
 		}
+		if c.isClosed() {
+			// Close closed the connection under the request
+			return errClientClosed
+		}
 		if kind == noRetry || c.opts.MaxRetries < 0 || maybeSent > c.opts.MaxRetries ||
-			notSent > maxNotSentRetries || ctx.Err() != nil || c.isClosed() {
-			if c.isClosed() && ctx.Err() != nil {
-				return errClientClosed
-			}
+			notSent > maxNotSentRetries || ctx.Err() != nil {
 			return err
 		}
 		// The connection went away before answering: dial its successor
@@ -299,9 +327,11 @@ func (c *Client) acquire(ctx context.Context, u *url.URL) (*conn, *dialTiming, e
 	case s.lock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, nil, context.Cause(ctx)
+	case <-c.closedCh:
+		return nil, nil, errClientClosed
 	}
 	defer func() { <-s.lock }()
-	if s.cur != nil && s.cur.tryTake(time.Now(), c.opts.MaxRequestsPerConnection, c.opts.MaxConnectionAge) {
+	if s.cur != nil && s.cur.tryTake(c.opts.MaxRequestsPerConnection, c.opts.MaxConnectionAge) {
 		return s.cur, nil, nil
 	}
 	if s.cur != nil {
@@ -325,6 +355,11 @@ func (c *Client) open(ctx context.Context, u *url.URL) (*conn, *dialTiming, erro
 		return nil, nil, errClientClosed
 	}
 	c.mu.Unlock()
+	// Close() must end a lookup or a handshake under way.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.closedCtx, cancel)
+	defer stop()
 	addr, err := resolve(ctx, u)
 	if err != nil {
 		return nil, nil, err
@@ -361,8 +396,8 @@ func (c *Client) open(ctx context.Context, u *url.URL) (*conn, *dialTiming, erro
 		return nil, dt, errClientClosed
 	}
 	c.live[cn] = struct{}{}
-	c.stats.ConnectionsOpened++
 	c.mu.Unlock()
+	c.opened.Add(1)
 	// The watcher is the connection's owner: it forgets the connection and
 	// frees its socket once quic-go closed it, however that happened.
 	go func() {
@@ -435,33 +470,61 @@ func resolve(ctx context.Context, u *url.URL) (*net.UDPAddr, error) {
 }
 
 // phaseClock records the httptrace events of one request; quic-go calls
-// some hooks from its own goroutines.
+// WroteRequest from its own goroutine when the request has a body.
+// Times are nanoseconds since the request's acquired time (monotonic),
+// 0 = not yet.
 type phaseClock struct {
-	mu               sync.Mutex
-	wrote, firstByte time.Time
+	base             time.Time
+	wrote, firstByte atomic.Int64
+	trace            httptrace.ClientTrace
 }
 
-func (p *phaseClock) set(t *time.Time) {
-	p.mu.Lock()
-	if t.IsZero() {
-		*t = time.Now()
+func (p *phaseClock) mark(t *atomic.Int64) {
+	if t.Load() == 0 {
+		t.CompareAndSwap(0, max(int64(time.Since(p.base)), 1))
 	}
-	p.mu.Unlock()
 }
 
-func (p *phaseClock) get() (wrote, firstByte time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.wrote, p.firstByte
+func (p *phaseClock) at(t *atomic.Int64) time.Time {
+	if d := t.Load(); d != 0 {
+		return p.base.Add(time.Duration(d))
+	}
+	return time.Time{}
+}
+
+// newRequest builds the http.Request of one attempt without going
+// through a URL string again (http.NewRequest would re-parse it).
+func newRequest(ctx context.Context, method string, u *url.URL, req *Request) *http.Request {
+	// Proto as http.NewRequest sets it: quic-go reads any other value on
+	// a CONNECT as an extended CONNECT's :protocol.
+	hreq := &http.Request{Method: method, URL: u, Host: u.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, len(req.Header))}
+	if req.Body != nil {
+		b := req.Body
+		hreq.ContentLength = int64(len(b))
+		hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		if len(b) == 0 {
+			hreq.Body = http.NoBody
+		} else {
+			hreq.Body, _ = hreq.GetBody()
+		}
+	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			hreq.Header.Add(k, v)
+		}
+	}
+	if host := hreq.Header.Get("Host"); host != "" {
+		hreq.Host = host
+	}
+	return hreq.WithContext(ctx)
 }
 
 // roundTrip sends one attempt of req on cn and reads the response into res.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.URL, req *Request, res *Result, acquired time.Time) error {
-	clock := &phaseClock{}
-	trace := &httptrace.ClientTrace{
-		WroteRequest:         func(httptrace.WroteRequestInfo) { clock.set(&clock.wrote) },
-		GotFirstResponseByte: func() { clock.set(&clock.firstByte) },
-	}
+	clock := &phaseClock{base: acquired}
+	clock.trace.WroteRequest = func(httptrace.WroteRequestInfo) { clock.mark(&clock.wrote) }
+	clock.trace.GotFirstResponseByte = func() { clock.mark(&clock.firstByte) }
 	wireMethod := method
 	if c.opts.ZeroRTT {
 		// Idempotent requests may ride in 0-RTT data when the connection
@@ -473,27 +536,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 			wireMethod = http3.MethodHead0RTT
 		}
 	}
-	var body io.Reader
-	if req.Body != nil {
-		body = strings.NewReader(string(req.Body))
-	}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), wireMethod, u.String(), body)
-	if err != nil {
-		return invalidURL("build request: %v", err)
-	}
-	if req.Body != nil {
-		b := req.Body
-		hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }
-	}
-	for k, vs := range req.Header {
-		for _, v := range vs {
-			hreq.Header.Add(k, v)
-		}
-	}
-	if host := hreq.Header.Get("Host"); host != "" {
-		hreq.Host = host
-	}
-	res.RemoteAddr = cn.q.RemoteAddr().String()
+	hreq := newRequest(httptrace.WithClientTrace(ctx, &clock.trace), wireMethod, u, req)
+	res.RemoteAddr = cn.remote
 	defer func() {
 		// attribute the connection's wire bytes and describe it
 		sent, recv := cn.dataDelta()
@@ -504,8 +548,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 
 	resp, err := cn.cc.RoundTrip(hreq)
 	if err != nil {
-		wrote, _ := clock.get()
-		if !wrote.IsZero() {
+		if wrote := clock.at(&clock.wrote); !wrote.IsZero() {
 			res.Timings.Sending = wrote.Sub(acquired)
 			res.Timings.Waiting = time.Since(wrote)
 		} else {
@@ -523,10 +566,10 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 	if req.DiscardBody {
 		_, err = io.Copy(io.Discard, resp.Body)
 	} else {
-		res.Body, err = io.ReadAll(resp.Body)
+		res.Body, err = readBody(resp.Body, resp.ContentLength)
 	}
 	done := time.Now()
-	wrote, first := clock.get()
+	wrote, first := clock.at(&clock.wrote), clock.at(&clock.firstByte)
 	if wrote.IsZero() || wrote.After(first) {
 		wrote = first // a 0-RTT request may be acknowledged only with its answer
 	}
@@ -558,4 +601,29 @@ func (c *Client) liveConns() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.live)
+}
+
+// readBody reads a response body whole. With a Content-Length it
+// allocates once, the right size (io.ReadAll starts at 512 bytes and
+// grows, a copy per doubling); the announced size is only a hint, capped,
+// and a body longer or shorter than announced is still read whole.
+func readBody(r io.Reader, contentLength int64) ([]byte, error) {
+	const maxHint = 4 << 20
+	if contentLength < 0 || contentLength > maxHint {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, contentLength+1) // +1: room to see EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow: the body is longer than announced
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -30,11 +31,13 @@ type conn struct {
 	q      *quic.Conn
 	cc     *http3.ClientConn
 	opened time.Time
+	remote string // the server's ip:port
 
 	// set once the handshake completed (at once for a 1-RTT dial, after
 	// the first response for a 0-RTT dial)
-	info    ConnInfo // guarded by mu
-	infoSet bool
+	info      ConnInfo // guarded by mu until infoReady
+	infoSet   bool
+	infoReady atomic.Bool // info is final: read it without the lock
 
 	mu         sync.Mutex
 	requests   int  // requests assigned so far
@@ -77,7 +80,7 @@ func (c *Client) dialConn(ctx context.Context, tr *quic.Transport, addr *net.UDP
 		}
 		return nil, e
 	}
-	cn := &conn{id: c.connSeq.Add(1), q: q, cc: c.h3.NewClientConn(q), opened: start}
+	cn := &conn{id: c.connSeq.Add(1), q: q, cc: c.h3.NewClientConn(q), opened: start, remote: q.RemoteAddr().String()}
 	cn.info.ID = cn.id
 	cn.info.LocalAddr = q.LocalAddr().String()
 	select {
@@ -107,11 +110,15 @@ func (cn *conn) completeInfo(d time.Duration) {
 	cn.info.Handshake = d
 	cn.info.Resumed = st.TLS.DidResume
 	cn.info.Used0RTT = st.Used0RTT
+	cn.infoReady.Store(true)
 }
 
 // handshakeInfo waits (bounded by ctx) for the handshake to complete and
 // returns the connection's description.
 func (cn *conn) handshakeInfo(ctx context.Context) ConnInfo {
+	if cn.infoReady.Load() {
+		return cn.info // every request after the first on a connection
+	}
 	select {
 	case <-cn.q.HandshakeComplete():
 	case <-cn.q.Context().Done():
@@ -131,7 +138,7 @@ func (cn *conn) handshakeInfo(ctx context.Context) ConnInfo {
 // tryTake assigns one request to the connection if it is open and
 // accepts new requests under the rotation limits (one critical section,
 // so a concurrent retire cannot close it in between).
-func (cn *conn) tryTake(now time.Time, maxReq int, maxAge time.Duration) bool {
+func (cn *conn) tryTake(maxReq int, maxAge time.Duration) bool {
 	if cn.q.Context().Err() != nil {
 		return false
 	}
@@ -143,7 +150,7 @@ func (cn *conn) tryTake(now time.Time, maxReq int, maxAge time.Duration) bool {
 	if maxReq > 0 && cn.requests >= maxReq {
 		return false
 	}
-	if maxAge > 0 && now.Sub(cn.opened) >= maxAge {
+	if maxAge > 0 && time.Since(cn.opened) >= maxAge {
 		return false
 	}
 	cn.requests++
