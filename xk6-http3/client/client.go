@@ -11,6 +11,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/fips140"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -82,6 +83,10 @@ type Client struct {
 	tls  *tls.Config
 	quic *quic.Config
 	h3   *http3.Transport // only a factory of ClientConns; it never dials
+	// verifier checks server chains instead of crypto/tls (nil: with
+	// InsecureSkipTLSVerify, or in FIPS 140 mode, where crypto/tls also
+	// filters the chains it accepts)
+	verifier *chainVerifier
 
 	connSeq atomic.Uint64
 	rr      atomic.Uint64
@@ -123,6 +128,9 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{opts: o, tls: tlsConf, quic: o.quicConfig(), h3: &http3.Transport{},
 		live: map[*conn]struct{}{}}
+	if !tlsConf.InsecureSkipVerify && !fips140.Enabled() {
+		c.verifier = newChainVerifier(tlsConf.RootCAs)
+	}
 	c.closedCtx, c.markClose = context.WithCancel(context.Background())
 	c.closedCh = c.closedCtx.Done()
 	n := 0

@@ -54,6 +54,9 @@ func (c *Client) dialConn(ctx context.Context, tr *quic.Transport, addr *net.UDP
 	if tlsConf.ServerName == "" {
 		tlsConf.ServerName = serverName
 	}
+	if c.verifier != nil {
+		c.verifier.install(tlsConf, tlsConf.ServerName)
+	}
 	if c.opts.ZeroRTT {
 		// The session cache is keyed by server name, shared by every
 		// connection of this Client so a ticket from one resumes the next.
