@@ -67,8 +67,23 @@ func ParsePodFrom(spec string) ([]PodSource, error) {
 	return out, nil
 }
 
+// HeaderGetter looks a response header field up by canonical name; an
+// http.Header is one.
+type HeaderGetter interface {
+	Get(name string) string // the first value, "" when absent
+}
+
+// HeaderSource is a response header a module keeps unparsed until it is
+// needed (see Result.SetHeaderSource): lookups by name, and the whole
+// header built on demand.
+type HeaderSource interface {
+	HeaderGetter
+	Has(name string) bool
+	Header() http.Header
+}
+
 // PodFrom returns the pod that served a response, or "".
-func PodFrom(sources []PodSource, h http.Header, body []byte) string {
+func PodFrom(sources []PodSource, h HeaderGetter, body []byte) string {
 	var doc map[string]json.RawMessage // decoded on the first json source only
 	parsed := false
 	for _, s := range sources {
@@ -138,7 +153,10 @@ type Result struct {
 	Status     int    // 0 when the request failed before a response
 	StatusText string // "200 OK"
 	Proto      string // HTTP/1.1, HTTP/2.0, HTTP/3.0
+	// Headers is the response header. Read it with Header(): a module
+	// may leave it nil and give a HeaderSource instead.
 	Headers    http.Header
+	lazy       HeaderSource
 	Body       []byte
 	BodyType   string // "text" (default), "binary" or "none"
 	Timings    Timings
@@ -157,6 +175,38 @@ type Result struct {
 	// http_req_failed sample.
 	NoCallback bool
 	Request    RequestInfo
+}
+
+// SetHeaderSource gives the response header as src, which Header turns
+// into Headers on first use. A load loop rarely reads the whole header,
+// and building its map per response was a visible share of the client's
+// CPU per request (issue 17).
+func (r *Result) SetHeaderSource(src HeaderSource) { r.Headers, r.lazy = nil, src }
+
+// Header returns the response header (nil when there was no response).
+func (r *Result) Header() http.Header {
+	if r.lazy != nil {
+		r.Headers, r.lazy = r.lazy.Header(), nil
+	}
+	return r.Headers
+}
+
+// HeaderGet returns the first value of the response header field name
+// (canonical), without building the header.
+func (r *Result) HeaderGet(name string) string {
+	if r.lazy != nil {
+		return r.lazy.Get(name)
+	}
+	return r.Headers.Get(name)
+}
+
+// HasHeader reports whether the response header has a field called name
+// (canonical), without building the header.
+func (r *Result) HasHeader(name string) bool {
+	if r.lazy != nil {
+		return r.lazy.Has(name)
+	}
+	return len(r.Headers[name]) > 0
 }
 
 // Reporter reports one module instance's requests: it builds their tag

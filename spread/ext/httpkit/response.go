@@ -109,7 +109,7 @@ func (o *responseObject) Get(key string) goja.Value {
 	case "pod":
 		return rt.ToValue(r.Pod)
 	case "headers":
-		v = headerObject(rt, r.Headers)
+		v = headerObject(rt, r.Header())
 	case "body":
 		switch r.BodyType {
 		case "binary":

@@ -42,7 +42,7 @@ func (a *authState) challenge(rq *request, res *httpkit.Result) bool {
 		if a.tries > 0 {
 			return false // credentials refused: the 401 is the answer
 		}
-		chal, err := digest.FindChallenge(res.Headers)
+		chal, err := digest.FindChallenge(res.Header())
 		if err != nil {
 			return false
 		}
@@ -63,7 +63,7 @@ func (a *authState) challenge(rq *request, res *httpkit.Result) bool {
 		a.header, a.tries = cred.String(), a.tries+1
 		return true
 	case "ntlm":
-		token, offered := ntlmToken(res.Headers.Values("Www-Authenticate"))
+		token, offered := ntlmToken(res.Header().Values("Www-Authenticate"))
 		if !offered {
 			return false
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"spread.dev/spread/ext/httpkit"
 )
 
 // Cookies as k6 has them: every VU has a jar (a fresh one each iteration)
@@ -33,11 +35,11 @@ func newCookieJar() *cookieJar {
 }
 
 // store keeps a response's Set-Cookie headers for u.
-func (j *cookieJar) store(u *url.URL, h http.Header) {
-	if j == nil || len(h["Set-Cookie"]) == 0 {
+func (j *cookieJar) store(u *url.URL, res *httpkit.Result) {
+	if j == nil || !res.HasHeader("Set-Cookie") {
 		return
 	}
-	cs := (&http.Response{Header: h}).Cookies()
+	cs := (&http.Response{Header: res.Header()}).Cookies()
 	if len(cs) == 0 {
 		return
 	}

@@ -295,14 +295,18 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
-		resp, err := readH1Response(br, method)
+		resp, lazy, err := readH1Response(br, method)
 		if err != nil {
 			conn.close()
 			res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, time.Now())
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
-		data, readErr := readBody(resp, rq)
+		var hdr httpkit.HeaderGetter = resp.Header
+		if lazy != nil {
+			hdr = lazy
+		}
+		data, readErr := readBody(resp, hdr, rq)
 		end := time.Now()
 		res.End = end // the samples' time: no clock read of their own
 		res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, end)
@@ -311,7 +315,11 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		if secure {
 			c.sawHost(u.Host)
 		}
-		res.Headers = resp.Header
+		if lazy != nil {
+			res.SetHeaderSource(lazy)
+		} else {
+			res.Headers = resp.Header
+		}
 		if readErr != nil {
 			conn.close()
 			c.h1Fail(res, readErr, deadline)
@@ -325,7 +333,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			conn.idle()
 			c.h1.put(poolKey, conn)
 		}
-		return conn.cc, c.finish(res, rq, resp, data)
+		return conn.cc, c.finish(res, rq, resp, hdr, data)
 	}
 }
 
@@ -608,21 +616,22 @@ func validHeaderName(k string) bool {
 	return true
 }
 
-// readH1Response parses the response head (skipping 1xx interim
-// responses) with net/http's parser.
-func readH1Response(br *bufio.Reader, method string) (*http.Response, error) {
-	if resp, ok := parseH1Head(br, method); ok {
-		return resp, nil
+// readH1Response parses the response head: a common one with parseH1Head,
+// others (skipping 1xx interim responses) with net/http's parser. lazy is
+// the fast path's unparsed header (resp.Header is nil then), or nil.
+func readH1Response(br *bufio.Reader, method string) (resp *http.Response, lazy *h1Response, err error) {
+	if h, ok := parseH1Head(br, method); ok {
+		return &h.resp, h, nil
 	}
 	req := &http.Request{Method: method}
 	for {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
 		}
-		return resp, nil
+		return resp, nil, nil
 	}
 }

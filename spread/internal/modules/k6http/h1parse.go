@@ -7,15 +7,21 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 )
 
 // parseH1Head parses a common response head straight from the reader's
 // buffer: HTTP/1.1, no 1xx, no Transfer-Encoding, no folded lines, and a
-// single Content-Length (or no body by status or method). It allocates a
-// handful of objects where http.ReadResponse allocates per header. When
-// the head is anything else, or not fully buffered yet, it returns
-// ok=false having consumed nothing, and the caller uses http.ReadResponse.
-func parseH1Head(br *bufio.Reader, method string) (resp *http.Response, ok bool) {
+// single Content-Length (or no body by status or method). When the head
+// is anything else, or not fully buffered yet, it returns ok=false having
+// consumed nothing, and the caller uses http.ReadResponse.
+//
+// The header is checked here but kept as the head's text: the map is
+// built only when something asks for the whole header (the script reads
+// res.headers, cookies are stored); the lookups of every request (the
+// pod's header, Content-Encoding) scan the few lines instead. Building
+// the map was the largest part of parsing a response (issue 17).
+func parseH1Head(br *bufio.Reader, method string) (h *h1Response, ok bool) {
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -30,41 +36,17 @@ func parseH1Head(br *bufio.Reader, method string) (resp *http.Response, ok bool)
 	if err != nil || code < 200 || code > 999 {
 		return nil, false
 	}
-	resp = &http.Response{Status: line[9:], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	h = &h1Response{head: rest}
+	resp := &h.resp
+	*resp = http.Response{Status: line[9:], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		ContentLength: -1}
-	// Count the lines to size the header map and one backing array.
-	n := 0
-	for i := 0; i+1 < len(rest); i++ {
-		if rest[i] == '\r' && rest[i+1] == '\n' {
-			n++
-		}
-	}
-	h := make(http.Header, n)
-	vals := make([]string, n)
 	lengths := 0
 	for rest != "" {
-		line, rest, _ = cutCRLF(rest)
-		if line == "" || line[0] == ' ' || line[0] == '\t' {
-			return nil, false // obsolete line folding
-		}
-		colon := -1
-		for i := 0; i < len(line); i++ {
-			if line[i] == ':' {
-				colon = i
-				break
-			}
-		}
-		if colon <= 0 {
+		var key, v string
+		key, v, rest, ok = nextField(rest)
+		if !ok {
 			return nil, false
 		}
-		key := line[:colon]
-		if !isCanonical(key) {
-			key = textproto.CanonicalMIMEHeaderKey(key)
-			if !validHeaderName(key) {
-				return nil, false
-			}
-		}
-		v := trimOWS(line[colon+1:])
 		switch key {
 		case "Transfer-Encoding":
 			return nil, false
@@ -78,18 +60,10 @@ func parseH1Head(br *bufio.Reader, method string) (resp *http.Response, ok bool)
 		case "Connection":
 			if hasToken([]string{v}, "close") {
 				resp.Close = true
-				continue // net/http drops it from the response's header too
 			}
 		}
-		vals[0] = v
-		if old, dup := h[key]; dup {
-			h[key] = append(old, v)
-		} else {
-			h[key] = vals[:1:1]
-		}
-		vals = vals[1:]
+		h.fields++
 	}
-	resp.Header = h
 	noBody := method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	switch {
 	case noBody:
@@ -100,10 +74,94 @@ func parseH1Head(br *bufio.Reader, method string) (resp *http.Response, ok bool)
 	case lengths != 1:
 		return nil, false // unbounded body or conflicting lengths: let net/http decide
 	default:
-		resp.Body = &fixedBody{r: br, left: resp.ContentLength}
+		h.body = fixedBody{r: br, left: resp.ContentLength}
+		resp.Body = &h.body
 	}
 	_, _ = br.Discard(end + 4)
-	return resp, true
+	return h, true
+}
+
+// nextField cuts the first header field off head (lines ending in CRLF):
+// its canonical name, its value without surrounding blanks, and the rest.
+// ok is false for what the fast path leaves to net/http: folded lines, no
+// colon, invalid names.
+func nextField(head string) (key, value, rest string, ok bool) {
+	line, rest, _ := cutCRLF(head)
+	if line == "" || line[0] == ' ' || line[0] == '\t' {
+		return "", "", "", false // obsolete line folding
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		return "", "", "", false
+	}
+	key = line[:colon]
+	if !isCanonical(key) {
+		key = textproto.CanonicalMIMEHeaderKey(key)
+		if !validHeaderName(key) {
+			return "", "", "", false
+		}
+	}
+	return key, trimOWS(line[colon+1:]), rest, true
+}
+
+// h1Response is what parseH1Head allocates, in one piece: the response,
+// its body reader, and the header fields as received (head). It is the
+// request's httpkit.HeaderSource.
+type h1Response struct {
+	resp   http.Response
+	body   fixedBody
+	head   string // the header lines, each ending in CRLF (checked by parseH1Head)
+	fields int
+}
+
+// dropped reports the fields net/http leaves out of a response's header:
+// Connection when it says close (it becomes resp.Close).
+func dropped(key, v string) bool { return key == "Connection" && hasToken([]string{v}, "close") }
+
+// Get returns the first value of the field called name (canonical), as
+// http.Header.Get would on the header Header builds.
+func (h *h1Response) Get(name string) string {
+	for rest := h.head; rest != ""; {
+		var key, v string
+		key, v, rest, _ = nextField(rest)
+		if key == name && !dropped(key, v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Has reports whether the header has a field called name (canonical).
+func (h *h1Response) Has(name string) bool {
+	for rest := h.head; rest != ""; {
+		var key, v string
+		key, v, rest, _ = nextField(rest)
+		if key == name && !dropped(key, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// Header builds the response's header, as http.ReadResponse would.
+func (h *h1Response) Header() http.Header {
+	hdr := make(http.Header, h.fields)
+	vals := make([]string, h.fields) // one backing array for the single values
+	for rest := h.head; rest != ""; {
+		var key, v string
+		key, v, rest, _ = nextField(rest)
+		if dropped(key, v) {
+			continue
+		}
+		if old, dup := hdr[key]; dup {
+			hdr[key] = append(old, v)
+			continue
+		}
+		vals[0] = v
+		hdr[key] = vals[:1:1]
+		vals = vals[1:]
+	}
+	return hdr
 }
 
 func cutCRLF(s string) (line, rest string, found bool) {

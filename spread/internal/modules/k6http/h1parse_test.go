@@ -24,6 +24,8 @@ func TestParseH1Head(t *testing.T) {
 		{"no reason phrase", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", true, "404", http.Header{"Content-Length": {"0"}}, 0, false, ""},
 		{"lower-case and repeated names", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\nx-a:  v \r\n\r\nok", "GET",
 			true, "200 OK", http.Header{"Content-Length": {"2"}, "Set-Cookie": {"a=1", "b=2"}, "X-A": {"v"}}, 2, false, "ok"},
+		{"more names than the repeat check holds", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nA: 10\r\nI: 11\r\nContent-Length: 0\r\n\r\n", "GET",
+			true, "200 OK", http.Header{"A": {"1", "10"}, "B": {"2"}, "C": {"3"}, "D": {"4"}, "E": {"5"}, "F": {"6"}, "G": {"7"}, "H": {"8"}, "I": {"9", "11"}, "Content-Length": {"0"}}, 0, false, ""},
 		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", "GET",
 			true, "200 OK", http.Header{"Content-Length": {"1"}}, 1, true, "x"},
 		{"HEAD keeps the length", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", "HEAD", true, "200 OK", http.Header{"Content-Length": {"1234"}}, 1234, false, ""},
@@ -43,7 +45,7 @@ func TestParseH1Head(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			br := bufio.NewReaderSize(strings.NewReader(c.raw), 4096)
 			_, _ = br.Peek(1)
-			resp, ok := parseH1Head(br, c.method)
+			lazy, ok := parseH1Head(br, c.method)
 			if ok != c.ok {
 				t.Fatalf("ok = %v, want %v", ok, c.ok)
 			}
@@ -53,8 +55,22 @@ func TestParseH1Head(t *testing.T) {
 				}
 				return
 			}
-			if resp.Status != c.status || !reflect.DeepEqual(resp.Header, c.header) || resp.ContentLength != c.length || resp.Close != c.close {
-				t.Fatalf("got status %q header %v length %d close %v", resp.Status, resp.Header, resp.ContentLength, resp.Close)
+			resp := &lazy.resp
+			if resp.Header != nil {
+				t.Fatalf("the fast path built a header map: %v", resp.Header)
+			}
+			header := lazy.Header()
+			if resp.Status != c.status || !reflect.DeepEqual(header, c.header) || resp.ContentLength != c.length || resp.Close != c.close {
+				t.Fatalf("got status %q header %v length %d close %v", resp.Status, header, resp.ContentLength, resp.Close)
+			}
+			// Lookups without the map agree with the map.
+			for _, name := range []string{"Content-Length", "Set-Cookie", "X-A", "A", "I", "Connection", "Missing"} {
+				if got, want := lazy.Get(name), header.Get(name); got != want {
+					t.Errorf("Get(%q) = %q, the header says %q", name, got, want)
+				}
+				if got, want := lazy.Has(name), len(header[name]) > 0; got != want {
+					t.Errorf("Has(%q) = %v, the header says %v", name, got, want)
+				}
 			}
 			body, err := io.ReadAll(resp.Body)
 			if err != nil || string(body) != c.body {
@@ -65,7 +81,7 @@ func TestParseH1Head(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if std.StatusCode != resp.StatusCode || std.Close != resp.Close || !reflect.DeepEqual(std.Header, resp.Header) {
+			if std.StatusCode != resp.StatusCode || std.Close != resp.Close || !reflect.DeepEqual(std.Header, header) {
 				t.Fatalf("net/http disagrees: %d %v %v", std.StatusCode, std.Close, std.Header)
 			}
 		})

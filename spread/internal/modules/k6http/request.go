@@ -71,7 +71,7 @@ func (c *client) do(vu ext.VU, base ext.TagSet, rq *request) *httpkit.Result {
 		first = false
 		res, conn, location := c.roundTrip(vu.Context(), start, deadline, hrq, method, u, body, hasBody)
 		if res.Status != 0 {
-			rq.jar.store(u, res.Headers) // before following: redirects set cookies too
+			rq.jar.store(u, res) // before following: redirects set cookies too
 		}
 		if res.Status == http.StatusUnauthorized && auth.challenge(rq, res) {
 			// A digest or NTLM challenge: k6 counts it as expected and
@@ -204,7 +204,7 @@ func (c *client) roundTrip(vuCtx context.Context, start, deadline time.Time, rq 
 		c.fail(ctx, res, err)
 		return res, asCounting(conn), ""
 	}
-	data, readErr := readBody(resp, rq)
+	data, readErr := readBody(resp, resp.Header, rq)
 	end := time.Now()
 	_ = resp.Body.Close()
 	var conn net.Conn
@@ -224,16 +224,17 @@ func (c *client) roundTrip(vuCtx context.Context, start, deadline time.Time, rq 
 		c.fail(ctx, res, readErr)
 		return res, asCounting(conn), ""
 	}
-	return res, asCounting(conn), c.finish(res, rq, resp, data)
+	return res, asCounting(conn), c.finish(res, rq, resp, resp.Header, data)
 }
 
 // finish fills in a complete response: status, pod, body, k6's error code
 // for HTTP errors and the callback's verdict. It returns the Location of a
 // redirect, or "".
-func (c *client) finish(res *httpkit.Result, rq *request, resp *http.Response, data []byte) string {
+// hdr is resp's header (resp.Header, or the h1 client's unparsed head).
+func (c *client) finish(res *httpkit.Result, rq *request, resp *http.Response, hdr httpkit.HeaderGetter, data []byte) string {
 	res.Status = resp.StatusCode
 	res.StatusText = resp.Status
-	res.Pod = httpkit.PodFrom(rq.podFrom, resp.Header, data)
+	res.Pod = httpkit.PodFrom(rq.podFrom, hdr, data)
 	if rq.responseType != "none" {
 		res.Body = data
 	}
@@ -245,7 +246,7 @@ func (c *client) finish(res *httpkit.Result, rq *request, resp *http.Response, d
 		res.Expected = true
 	}
 	if res.Status >= 300 && res.Status < 400 && res.Status != http.StatusNotModified {
-		return resp.Header.Get("Location")
+		return hdr.Get("Location")
 	}
 	return ""
 }
@@ -313,12 +314,13 @@ func hasToken(values []string, token string) bool {
 // readBody reads (or, for responseType none, drains) the response body,
 // decompressing gzip and deflate as k6 does. For none, a prefix is kept
 // when the pod must be read from the JSON body.
-func readBody(resp *http.Response, rq *request) ([]byte, error) {
+// hdr is resp's header (see finish).
+func readBody(resp *http.Response, hdr httpkit.HeaderGetter, rq *request) ([]byte, error) {
 	if resp.Body == http.NoBody || resp.Request != nil && resp.Request.Method == http.MethodHead {
 		return nil, nil // HEAD, 204, 304: Content-Length describes no body here
 	}
 	if rq.responseType == "none" {
-		if needsBody(rq.podFrom) && resp.Header.Get("Content-Encoding") == "" {
+		if needsBody(rq.podFrom) && hdr.Get("Content-Encoding") == "" {
 			prefix, err := io.ReadAll(io.LimitReader(resp.Body, podSniffLimit))
 			if err != nil {
 				return nil, err
@@ -353,7 +355,7 @@ func readBody(resp *http.Response, rq *request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decompress(resp.Header.Get("Content-Encoding"), data)
+	return decompress(hdr.Get("Content-Encoding"), data)
 }
 
 func needsBody(src []httpkit.PodSource) bool {

@@ -27,7 +27,7 @@ func (in *instance) BuildExtra(key string, r *httpkit.Result) goja.Value {
 	rt := in.vu.Runtime()
 	switch key {
 	case "cookies":
-		return responseCookies(rt, r.Headers)
+		return responseCookies(rt, r.Header())
 	case "html":
 		return rt.ToValue(func(call goja.FunctionCall) goja.Value {
 			doc, err := html.ParseHTML(rt, string(r.Body))
