@@ -56,6 +56,8 @@ type h1Conn struct {
 	tlsState   *tls.ConnectionState
 	deadline   time.Time       // the connection's I/O deadline (see setDeadline)
 	raw        syscall.RawConn // the TCP socket's, nil if not a socket (see writeAndWait)
+	w          h1Write         // the request being written (see writeAndWait)
+	waitFn     func(uintptr) bool
 }
 
 // h1OverTLS: https requests take the h1 client (HTTP/2 switched off).
@@ -278,9 +280,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
 		res.TLSVersion, res.TLSState = conn.tlsVersion, conn.tlsState
 		br := conn.reader()
-		wrote, err := conn.writeAndWait(func() error {
-			return writeH1Request(conn.rw, method, u, rq.header, body, closeAfter)
-		})
+		wrote, err := conn.writeAndWait(method, u, rq.header, body, closeAfter)
 		var firstByte time.Time
 		if err == nil {
 			firstByte = time.Now()
@@ -434,7 +434,7 @@ func (h *h1Conn) setDeadline(deadline time.Time, slack time.Duration) {
 	_ = h.cc.SetDeadline(h.deadline)
 }
 
-// writeAndWait runs write (the request) and then waits until the socket
+// writeAndWait writes the request and then waits until the socket
 // has something to read (the response's first bytes), or its deadline. It
 // returns when the write ended.
 //
@@ -448,23 +448,22 @@ func (h *h1Conn) setDeadline(deadline time.Time, slack time.Duration) {
 // write inside the callback, then wait. The response comes after the
 // request, so its arrival is an edge the wait sees; a server that closed
 // the idle connection answers the write with a reset, an edge as well.
-func (h *h1Conn) writeAndWait(write func() error) (time.Time, error) {
+//
+// The callback and its state live in the connection (made once per
+// connection): a closure per request cost four allocations.
+func (h *h1Conn) writeAndWait(method string, u *url.URL, header http.Header, body []byte, closeConn bool) (time.Time, error) {
 	if h.raw == nil || (h.br != nil && h.br.Buffered() > 0) {
-		err := write()
+		err := writeH1Request(h.rw, method, u, header, body, closeConn)
 		return time.Now(), err
 	}
-	var wrote time.Time
-	var werr error
-	written := false
-	rerr := h.raw.Read(func(uintptr) bool {
-		if written {
-			return true // readable (or a spurious wake-up: the read that follows copes)
-		}
-		written = true
-		werr = write()
-		wrote = time.Now()
-		return werr != nil // false: wait for readability
-	})
+	w := &h.w
+	*w = h1Write{method: method, u: u, header: header, body: body, closeConn: closeConn}
+	if h.waitFn == nil {
+		h.waitFn = h.waitStep
+	}
+	rerr := h.raw.Read(h.waitFn)
+	wrote, werr, written := w.wrote, w.err, w.written
+	*w = h1Write{} // drop the request's references
 	if werr != nil {
 		return wrote, werr
 	}
@@ -472,6 +471,33 @@ func (h *h1Conn) writeAndWait(write func() error) (time.Time, error) {
 		wrote = time.Now() // the wait could not even start (closed, deadline)
 	}
 	return wrote, rerr
+}
+
+// h1Write is the request writeAndWait's callback writes, and its outcome.
+type h1Write struct {
+	method    string
+	u         *url.URL
+	header    http.Header
+	body      []byte
+	closeConn bool
+
+	written bool
+	wrote   time.Time
+	err     error
+}
+
+// waitStep is writeAndWait's RawConn.Read callback: the first call writes
+// the request and asks to wait (false) unless the write failed; the next
+// one, on readability, ends the wait.
+func (h *h1Conn) waitStep(uintptr) bool {
+	w := &h.w
+	if w.written {
+		return true // readable (or a spurious wake-up: the read that follows copes)
+	}
+	w.written = true
+	w.err = writeH1Request(h.rw, w.method, w.u, w.header, w.body, w.closeConn)
+	w.wrote = time.Now()
+	return w.err != nil
 }
 
 // alive reports whether an idle connection is still open, before a
