@@ -310,7 +310,7 @@ func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		if method == http.MethodHead {
 			resp.Request = &http.Request{Method: method} // readBody reads no body for HEAD
 		}
-		data, readErr := readBody(resp, rq)
+		data, readErr := readBody(resp, resp.Header, rq)
 		if readErr == nil {
 			readErr = h.await(s, waitEnd) // trailers, or DATA a bodiless response had
 		}
@@ -327,7 +327,7 @@ func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			c.h1Fail(res, readErr, deadline)
 			return h.cc, ""
 		}
-		return h.cc, c.finish(res, rq, resp, data)
+		return h.cc, c.finish(res, rq, resp, resp.Header, data)
 	}
 }
 
