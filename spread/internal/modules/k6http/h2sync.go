@@ -89,6 +89,8 @@ type h2Conn struct {
 	hb        bytes.Buffer
 	wDeadline time.Time
 
+	names map[string]string // response header names seen: lower-case -> canonical (guarded by mu)
+
 	mu        sync.Mutex
 	cond      sync.Cond // on mu: a frame was handled, or the reader left
 	reading   bool      // a goroutine is reading frames
@@ -119,6 +121,7 @@ type h2Stream struct {
 	h         *h2Conn
 	id        uint32 // 0 until its HEADERS are written
 	deadline  time.Time
+	slack     time.Duration // how late the socket's deadline may fire (deadlineSlack)
 	sendWin   int64
 	consumed  int64 // body bytes read since the last stream WINDOW_UPDATE
 	gotResp   bool  // final (non-1xx) HEADERS seen
@@ -289,7 +292,7 @@ func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		res.RemoteIP, res.RemotePort = h.remoteIP, h.port
 		res.TLSVersion, res.TLSState = h.tlsVersion, h.tlsState
 		reused := h.markUsed()
-		s := &h2Stream{h: h, deadline: deadline}
+		s := &h2Stream{h: h, deadline: deadline, slack: deadlineSlack(rq.timeout)}
 		wrote, err := h.send(s, method, u, rq.header, body)
 		if err == nil {
 			err = h.await(s, waitHeaders)
@@ -478,7 +481,7 @@ func (h *h2Conn) write(fn func() error) {
 	if !h.wDeadline.IsZero() && time.Until(h.wDeadline) < 5*time.Second {
 		// The last request's deadline (maybe passed: this may be the
 		// RST_STREAM of its timeout) must not fail a control frame.
-		h.setWriteDeadline(time.Now().Add(10 * time.Second))
+		h.setWriteDeadline(time.Now().Add(10*time.Second), 0)
 	}
 	err := fn()
 	if err == nil {
@@ -547,7 +550,7 @@ func (h *h2Conn) send(s *h2Stream, method string, u *url.URL, header http.Header
 		return time.Time{}, err
 	}
 	h.wmu.Lock()
-	h.setWriteDeadline(s.deadline)
+	h.setWriteDeadline(s.deadline, s.slack)
 	h.mu.Lock()
 	if h.err != nil || h.goAway {
 		err := h.errFor(s)
@@ -595,7 +598,7 @@ func (h *h2Conn) send(s *h2Stream, method string, u *url.URL, header http.Header
 				err = h.await(s, waitWindow)
 			}
 			h.wmu.Lock()
-			h.setWriteDeadline(s.deadline)
+			h.setWriteDeadline(s.deadline, s.slack)
 			continue
 		}
 		last := int(n) == len(body)
@@ -625,12 +628,30 @@ func (h *h2Conn) send(s *h2Stream, method string, u *url.URL, header http.Header
 	return time.Now(), nil
 }
 
-// setWriteDeadline bounds writes by the writing request's deadline (wmu held).
-func (h *h2Conn) setWriteDeadline(d time.Time) {
-	if !d.Equal(h.wDeadline) {
-		h.wDeadline = d
-		_ = h.cc.SetWriteDeadline(d)
+// setWriteDeadline bounds writes by the writing request's deadline (wmu
+// held), keeping the one in place when it is within slack (as h1.go does:
+// re-arming the socket's timer per request is a visible CPU cost).
+func (h *h2Conn) setWriteDeadline(d time.Time, slack time.Duration) {
+	if !keepDeadline(h.wDeadline, d, slack) {
+		h.wDeadline = withSlack(d, slack)
+		_ = h.cc.SetWriteDeadline(h.wDeadline)
 	}
+}
+
+// keepDeadline: the socket's deadline cur already serves d: no earlier,
+// and at most slack later.
+func keepDeadline(cur, d time.Time, slack time.Duration) bool {
+	if d.IsZero() {
+		return cur.IsZero()
+	}
+	return !cur.IsZero() && !cur.Before(d) && cur.Sub(d) <= slack
+}
+
+func withSlack(d time.Time, slack time.Duration) time.Time {
+	if d.IsZero() {
+		return d
+	}
+	return d.Add(slack)
 }
 
 // requestHeaderError is a request the client refuses to send (before any
@@ -825,18 +846,18 @@ func (h *h2Conn) await(s *h2Stream, w h2Wait) error {
 			continue
 		}
 		h.reading = true
-		dl := s.deadline
+		dl, slack := s.deadline, s.slack
 		for _, o := range h.streams {
 			if o.ended || o.err != nil {
 				continue // nothing more to read for it: its deadline no longer matters
 			}
 			if !o.deadline.IsZero() && (dl.IsZero() || o.deadline.Before(dl)) {
-				dl = o.deadline
+				dl, slack = o.deadline, min(slack, o.slack)
 			}
 		}
-		if !dl.Equal(h.rDeadline) {
-			h.rDeadline = dl
-			_ = h.cc.SetReadDeadline(dl)
+		if !keepDeadline(h.rDeadline, dl, slack) {
+			h.rDeadline = withSlack(dl, slack)
+			_ = h.cc.SetReadDeadline(h.rDeadline)
 		}
 		h.mu.Unlock()
 		timedOut, err := h.readOne()
@@ -973,7 +994,7 @@ func (h *h2Conn) handle(f http2.Frame) error {
 		fields := f.RegularFields()
 		hdr := make(http.Header, len(fields))
 		for _, hf := range fields {
-			k := http.CanonicalHeaderKey(hf.Name)
+			k := h.canonical(hf.Name)
 			hdr[k] = append(hdr[k], hf.Value)
 		}
 		resp := &http.Response{StatusCode: code, Status: status + " " + http.StatusText(code), Proto: "HTTP/2.0", ProtoMajor: 2,
@@ -1099,6 +1120,22 @@ func (h *h2Conn) handle(f http2.Frame) error {
 		return http2ConnectionError(http2.ErrCodeProtocol)
 	}
 	return nil
+}
+
+// canonical is http.CanonicalHeaderKey, remembered per connection for the
+// (lower-case, so always converted) names its responses repeat (mu held).
+func (h *h2Conn) canonical(name string) string {
+	if k, ok := h.names[name]; ok {
+		return k
+	}
+	k := http.CanonicalHeaderKey(name)
+	if h.names == nil {
+		h.names = map[string]string{}
+	}
+	if len(h.names) < 64 {
+		h.names[name] = k
+	}
+	return k
 }
 
 // h2Body reads the stream's DATA as the response body (reading frames on
