@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,9 +51,18 @@ type Instance interface {
 // Exports is what `import` gives a script: Named exports become properties
 // of the module object; Default, when set, is the default export (otherwise
 // the default export is the object of named exports, as k6 does).
+//
+// A module with many exports can give Names and Export instead of Named,
+// so a VU builds neither a map of them nor the values its script never
+// reads: Names lists the named exports (one slice shared by every VU,
+// read-only, in the order Object.keys gives them), and Export(name)
+// returns the value of one of them, called at most once per VU and name,
+// the first time the script reads it. Named, when set, wins.
 type Exports struct {
 	Default any
 	Named   map[string]any
+	Names   []string
+	Export  func(name string) any
 }
 
 // Value is the object require() returns for these exports: the named
@@ -62,19 +72,14 @@ type Exports struct {
 // The object is built lazily: each export becomes a JS value (a goja
 // function object for a Go func) the first time the script reads it, so a
 // VU pays only for the exports its script touches (memory per VU is a
-// figure make bench checks; k6/http alone has 35 exports). To the script
+// figure make bench checks; k6/http alone has 33 exports). To the script
 // it is an ordinary extensible object: every export is an own,
-// enumerable, writable property (Object.keys lists them, sorted), and
-// properties can be added, replaced and deleted.
+// enumerable, writable property (Object.keys lists them, Named's sorted),
+// and properties can be added, replaced and deleted.
 func (e Exports) Value(rt *goja.Runtime) goja.Value {
-	m := &moduleObject{rt: rt, named: e.Named, def: e.Default, vals: make(map[string]goja.Value, 4)}
-	m.keys = make([]string, 0, len(e.Named)+2)
-	for k := range e.Named {
-		m.keys = append(m.keys, k)
-	}
-	sort.Strings(m.keys)
-	if e.Default != nil {
-		m.keys = append(m.keys, "default", "__esModule")
+	m := &moduleObject{rt: rt, e: e, vals: make(map[string]goja.Value, 4)}
+	if e.Named != nil {
+		m.e.Names, m.e.Export = nil, nil
 	}
 	m.self = rt.NewDynamicObject(m)
 	return m.self
@@ -92,13 +97,44 @@ const NamespaceKey = "__spreadNamespace"
 // moduleObject is the goja.DynamicObject behind Value.
 type moduleObject struct {
 	rt      *goja.Runtime
-	named   map[string]any
-	def     any
-	keys    []string              // own keys, in order
+	e       Exports
 	vals    map[string]goja.Value // built or assigned values
+	added   []string              // keys the script added, in order
 	deleted map[string]bool       // exports the script deleted (nil: none)
 	self    *goja.Object
 	ns      *goja.Object // the namespace view, built on first use
+}
+
+// export returns the module's own export key.
+func (m *moduleObject) export(key string) (any, bool) {
+	if m.e.Named != nil {
+		if v, ok := m.e.Named[key]; ok {
+			return v, true
+		}
+	} else if m.e.Export != nil && slices.Contains(m.e.Names, key) {
+		return m.e.Export(key), true
+	}
+	if m.e.Default != nil {
+		switch key {
+		case "default":
+			return m.e.Default, true
+		case "__esModule":
+			return true, true
+		}
+	}
+	return nil, false
+}
+
+// hasExport is export without building the value.
+func (m *moduleObject) hasExport(key string) bool {
+	if m.e.Named != nil {
+		if _, ok := m.e.Named[key]; ok {
+			return true
+		}
+	} else if slices.Contains(m.e.Names, key) {
+		return true
+	}
+	return m.e.Default != nil && (key == "default" || key == "__esModule")
 }
 
 func (m *moduleObject) Get(key string) goja.Value {
@@ -108,14 +144,8 @@ func (m *moduleObject) Get(key string) goja.Value {
 	if m.deleted[key] {
 		return nil
 	}
-	var x any
-	if v, ok := m.named[key]; ok {
-		x = v
-	} else if m.def != nil && key == "default" {
-		x = m.def
-	} else if m.def != nil && key == "__esModule" {
-		x = true
-	} else {
+	x, ok := m.export(key)
+	if !ok {
 		if key == NamespaceKey {
 			return m.namespace()
 		}
@@ -128,7 +158,7 @@ func (m *moduleObject) Get(key string) goja.Value {
 
 func (m *moduleObject) namespace() *goja.Object {
 	if m.ns == nil {
-		if m.def != nil {
+		if m.e.Default != nil {
 			m.ns = m.self // it has `default` already
 		} else {
 			m.ns = m.rt.NewDynamicObject(namespaceObject{m})
@@ -141,18 +171,12 @@ func (m *moduleObject) Has(key string) bool {
 	if _, ok := m.vals[key]; ok {
 		return true
 	}
-	if m.deleted[key] {
-		return false
-	}
-	if _, ok := m.named[key]; ok {
-		return true
-	}
-	return m.def != nil && (key == "default" || key == "__esModule")
+	return !m.deleted[key] && m.hasExport(key)
 }
 
 func (m *moduleObject) Set(key string, val goja.Value) bool {
-	if !m.Has(key) {
-		m.keys = append(m.keys, key)
+	if !m.Has(key) && !m.hasExport(key) {
+		m.added = append(m.added, key)
 	}
 	delete(m.deleted, key)
 	m.vals[key] = val
@@ -163,13 +187,13 @@ func (m *moduleObject) Delete(key string) bool {
 	if !m.Has(key) {
 		return true
 	}
-	for i, k := range m.keys {
+	delete(m.vals, key)
+	for i, k := range m.added {
 		if k == key {
-			m.keys = append(m.keys[:i:i], m.keys[i+1:]...)
-			break
+			m.added = append(m.added[:i:i], m.added[i+1:]...)
+			return true
 		}
 	}
-	delete(m.vals, key)
 	if m.deleted == nil {
 		m.deleted = map[string]bool{}
 	}
@@ -177,7 +201,35 @@ func (m *moduleObject) Delete(key string) bool {
 	return true
 }
 
-func (m *moduleObject) Keys() []string { return append([]string(nil), m.keys...) }
+// Keys lists the exports (Named's sorted, or Names), then `default` and
+// `__esModule` with a Default, then what the script added; built per call,
+// so a VU keeps no list of its own (enumerating a module is rare).
+func (m *moduleObject) Keys() []string { return m.keys(nil) }
+
+func (m *moduleObject) keys(out []string) []string {
+	start := len(out)
+	if m.e.Named != nil {
+		for k := range m.e.Named {
+			out = append(out, k)
+		}
+		sort.Strings(out[start:])
+	} else {
+		out = append(out, m.e.Names...)
+	}
+	if m.e.Default != nil {
+		out = append(out, "default", "__esModule")
+	}
+	if m.deleted != nil {
+		kept := out[:start]
+		for _, k := range out[start:] {
+			if !m.deleted[k] {
+				kept = append(kept, k)
+			}
+		}
+		out = kept
+	}
+	return append(out, m.added...)
+}
 
 // namespaceObject is a module's namespace for `import * as` and `import
 // x from` (see NamespaceKey): read-only, like an ES module namespace.
@@ -200,7 +252,7 @@ func (n namespaceObject) Has(key string) bool {
 func (namespaceObject) Set(string, goja.Value) bool { return false }
 func (namespaceObject) Delete(string) bool          { return false }
 
-func (n namespaceObject) Keys() []string { return append([]string{"default"}, n.m.keys...) }
+func (n namespaceObject) Keys() []string { return n.m.keys([]string{"default"}) }
 
 // VU is the engine's view of one virtual user, handed to module instances.
 type VU interface {

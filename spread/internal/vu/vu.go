@@ -162,8 +162,7 @@ func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint
 	_ = g.Set("__VU", idInInstance)
 	v.defineIter(g)
 	v.setEnv(nil)
-	_ = g.Set("global", g)
-	_ = g.Set("globalThis", g)
+	_ = g.Set("global", g) // Node's name; globalThis is goja's own
 	// timers, crypto, TextEncoder... (see package globals), and the
 	// engine's console and open(): all built on first use, as many
 	// scripts use none of them.
