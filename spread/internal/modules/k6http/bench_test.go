@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 // object and samples included, against an in-process server, or against
 // $K6HTTP_BENCH_URL (an echo-server in another process, say) when set:
 // then the cpu-ns/op it reports is the client's own CPU per request, the
-// figure that matters on a machine shared with the server under test.
+// figure that matters on a machine shared with the server under test. An
+// https URL is HTTP/2 by ALPN (SPREAD_K6HTTP_H2=nethttp: on net/http's
+// Transport instead of h2sync.go).
 func BenchmarkGet(b *testing.B) {
 	target := os.Getenv("K6HTTP_BENCH_URL")
 	if target == "" {
@@ -27,7 +30,11 @@ func BenchmarkGet(b *testing.B) {
 		defer srv.Close()
 		target = srv.URL
 	}
-	vu := newVU(b, nil)
+	var opts map[string]any
+	if strings.HasPrefix(target, "https:") {
+		opts = map[string]any{"insecureSkipTLSVerify": true} // echo-server's self-signed certificate
+	}
+	vu := newVU(b, opts)
 	vu.StartIteration(0)
 	fn, err := vu.RT.RunString(fmt.Sprintf(`(function(){ http.get(%q); })`, target))
 	if err != nil {

@@ -90,6 +90,7 @@ type h2Conn struct {
 	wDeadline time.Time
 
 	names map[string]string // response header names seen: lower-case -> canonical (guarded by mu)
+	spare []byte            // a finished stream's DATA buffer, for the next one (guarded by mu)
 
 	mu        sync.Mutex
 	cond      sync.Cond // on mu: a frame was handled, or the reader left
@@ -247,7 +248,7 @@ func (p *h2Pool) closeIdle() {
 // h2RoundTrip sends one https request on the VU's HTTP/2 connection to the
 // host (dialing it if needed) and reads its response.
 func (c *client) h2RoundTrip(deadline time.Time, rq *request, res *httpkit.Result, method string, u *url.URL, body []byte) (*countingConn, string) {
-	key := "tls:" + hostPortKey(u)
+	key := hostPortKey(u) // the h2 pool holds TLS connections only: no "tls:" prefix to build per request
 	if c.h2.isH1(key) {
 		return c.h1RoundTrip(deadline, rq, res, method, u, body)
 	}
@@ -347,9 +348,8 @@ func (c *client) h2FallbackH1(deadline time.Time, rq *request, res *httpkit.Resu
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		hc.remoteIP, hc.port = a.IP.String(), a.Port
 	}
-	key := "tls:" + hostPortKey(u)
-	c.h2.setH1(key)
-	c.h1.put(key, hc)
+	c.h2.setH1(hostPortKey(u))
+	c.h1.put("tls:"+hostPortKey(u), hc)
 	conn, loc := c.h1RoundTrip(deadline, rq, res, method, u, body)
 	if res.Timings.Connecting == 0 && res.Timings.TLSHandshaking == 0 {
 		// h1RoundTrip took the connection from the pool and counted the
@@ -463,6 +463,9 @@ func (h *h2Conn) release(s *h2Stream) {
 			}
 		}
 	}
+	if s != nil && cap(s.buf) <= 64<<10 && s.off == len(s.buf) {
+		h.spare = s.buf[:0] // the body was copied out of it (readBody)
+	}
 	h.reserved--
 	closeNow := h.reserved == 0 && (h.err != nil || h.dropped || h.goAway)
 	h.mu.Unlock()
@@ -552,6 +555,7 @@ func (h *h2Conn) send(s *h2Stream, method string, u *url.URL, header http.Header
 	h.wmu.Lock()
 	h.setWriteDeadline(s.deadline, s.slack)
 	h.mu.Lock()
+	s.buf, h.spare = h.spare, nil
 	if h.err != nil || h.goAway {
 		err := h.errFor(s)
 		h.mu.Unlock()
@@ -993,11 +997,17 @@ func (h *h2Conn) handle(f http2.Frame) error {
 		s.gotResp = true
 		fields := f.RegularFields()
 		hdr := make(http.Header, len(fields))
-		for _, hf := range fields {
+		vals := make([]string, len(fields)) // one allocation for every header's value slice
+		for i, hf := range fields {
 			k := h.canonical(hf.Name)
-			hdr[k] = append(hdr[k], hf.Value)
+			if prev, ok := hdr[k]; ok {
+				hdr[k] = append(prev[:len(prev):len(prev)], hf.Value) // a repeated name: its own slice
+				continue
+			}
+			vals[i] = hf.Value
+			hdr[k] = vals[i : i+1 : i+1]
 		}
-		resp := &http.Response{StatusCode: code, Status: status + " " + http.StatusText(code), Proto: "HTTP/2.0", ProtoMajor: 2,
+		resp := &http.Response{StatusCode: code, Status: statusLine(code, status), Proto: "HTTP/2.0", ProtoMajor: 2,
 			Header: hdr, ContentLength: -1}
 		if cl := hdr.Get("Content-Length"); cl != "" {
 			if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
@@ -1120,6 +1130,25 @@ func (h *h2Conn) handle(f http2.Frame) error {
 		return http2ConnectionError(http2.ErrCodeProtocol)
 	}
 	return nil
+}
+
+// statusLines are net/http's Response.Status strings ("200 OK") for the
+// codes it knows, built once instead of per response.
+var statusLines = func() map[int]string {
+	m := map[int]string{}
+	for c := 100; c < 600; c++ {
+		if t := http.StatusText(c); t != "" {
+			m[c] = strconv.Itoa(c) + " " + t
+		}
+	}
+	return m
+}()
+
+func statusLine(code int, status string) string {
+	if l, ok := statusLines[code]; ok {
+		return l
+	}
+	return status + " "
 }
 
 // canonical is http.CanonicalHeaderKey, remembered per connection for the
