@@ -314,3 +314,31 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestH2SyncServerLimits: a server allowing one stream per connection
+// (SETTINGS_MAX_CONCURRENT_STREAMS 1) still gets a whole batch, on more
+// connections; a request whose header list exceeds the server's
+// SETTINGS_MAX_HEADER_LIST_SIZE fails before it is sent, and the
+// connection serves the next request.
+func TestH2SyncServerLimits(t *testing.T) {
+	p := newTestPKI(t)
+	s := newH2Server(t, p, &http.HTTP2Config{MaxConcurrentStreams: 1})
+	s.Config.MaxHeaderBytes = 4 << 10
+	vu := newVU(t, map[string]any{"tlsCACerts": p.caPEM})
+	checkJS(t, vu, fmt.Sprintf(`var u = %q;
+		var first = http.get(u + '/delay?d=0');
+		var rs = http.batch([1,2,3,4].map(function(){ return u + '/delay?d=100ms'; }));
+		var big = http.get(u + '/headers', {headers: {'X-Big': 'y'.repeat(40000)}});
+		var next = http.get(u + '/delay?d=0');
+		return {
+			batch: first.status === 200 && rs.every(function(r){ return r.status === 200; }),
+			refused: big.status === 0 && big.error_code === 1600 && big.error.indexOf('header list') >= 0 || big.error,
+			next: next.status === 200 && next.remote_port === first.remote_port,
+		};`, s.URL))
+	if m := s.maxIn.Load(); m > 4 || m < 2 {
+		t.Errorf("%d requests at once at the server, want 2..4 (the batch over several connections)", m)
+	}
+	if n := s.conns.Load(); n < 2 {
+		t.Errorf("%d connections, want more than 1 with one stream allowed per connection", n)
+	}
+}
