@@ -1105,13 +1105,33 @@ func (h *h2Conn) handle(f http2.Frame) error {
 		h.write(func() error { return h.fr.WritePing(true, data) })
 		return nil
 	case *http2.WindowUpdateFrame:
+		// A window above 2^31-1 is a flow-control error (RFC 9113 6.9.1):
+		// of the connection for stream 0, else of the stream.
+		const maxWindow = 1<<31 - 1
 		h.mu.Lock()
 		if f.StreamID == 0 {
 			h.sendWin += int64(f.Increment)
-		} else if s := h.streams[f.StreamID]; s != nil {
+			over := h.sendWin > maxWindow
+			h.mu.Unlock()
+			if over {
+				h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeFlowControl, nil) })
+				return http2ConnectionError(http2.ErrCodeFlowControl)
+			}
+			return nil
+		}
+		var over uint32
+		if s := h.streams[f.StreamID]; s != nil {
 			s.sendWin += int64(f.Increment)
+			if s.sendWin > maxWindow && s.err == nil {
+				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeFlowControl)}
+				delete(h.streams, s.id)
+				over = s.id
+			}
 		}
 		h.mu.Unlock()
+		if over != 0 {
+			h.write(func() error { return h.fr.WriteRSTStream(over, http2.ErrCodeFlowControl) })
+		}
 		return nil
 	case *http2.GoAwayFrame:
 		h.mu.Lock()
