@@ -20,6 +20,15 @@ func (r *run) Push(samples ...ext.Sample) { r.pump.Push(samples...) }
 func (r *run) Collect(drain func([][]ext.Sample) [][]ext.Sample) { r.pump.Collect(drain) }
 func (r *run) Kick()                                             { r.pump.Kick() }
 
+// Direct is the metrics engine's AddSamples when it is the only sink
+// (vu.Direct): it keeps no batch and is safe from any goroutine.
+func (r *run) Direct() func([]ext.Sample) {
+	if !r.pump.recycle {
+		return nil
+	}
+	return r.metrics.AddSamples
+}
+
 // Abort is test.abort().
 func (r *run) Abort(reason string) { r.abort(reason) }
 
@@ -63,4 +72,5 @@ func (r *run) TestStart() time.Time {
 var (
 	_ vu.Host      = (*run)(nil)
 	_ vu.Collector = (*run)(nil)
+	_ vu.Direct    = (*run)(nil)
 )

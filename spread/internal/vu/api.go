@@ -118,8 +118,8 @@ func (e execView) Iteration() executor.Iteration {
 	return e.v.scenario
 }
 func (e execView) VUsActive() int64 {
-	if n := e.v.host.ActiveVUs(); n >= 0 {
-		return n
+	if !e.v.countActive {
+		return e.v.host.ActiveVUs()
 	}
 	return e.v.sh.VUsActive.Load()
 }

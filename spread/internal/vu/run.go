@@ -64,8 +64,12 @@ func (v *VU) RunIterationAt(ctx context.Context, it executor.Iteration, start ti
 	if v.iterCtx == nil || v.iterCtx.ctx != ctx {
 		v.iterCtx = &ctxBox{ctx} // one box per scenario context, not per iteration
 	}
-	v.ctx.Store(v.iterCtx)
-	v.sh.VUsActive.Add(1)
+	if v.ctx.Load() != v.iterCtx {
+		v.ctx.Store(v.iterCtx)
+	}
+	if v.countActive {
+		v.sh.VUsActive.Add(1)
+	}
 	if start.IsZero() {
 		start = time.Now()
 	}
@@ -79,8 +83,9 @@ func (v *VU) RunIterationAt(ctx context.Context, it executor.Iteration, start ti
 	interrupted := release()
 	v.runOnEnd()
 	end := time.Now()
-	v.sh.VUsActive.Add(-1)
-	v.ctx.Store(nil)
+	if v.countActive {
+		v.sh.VUsActive.Add(-1)
+	}
 	v.iterInst++
 
 	if interrupted || err != nil && (isInterrupt(err) || ctx.Err() != nil) {

@@ -35,19 +35,39 @@ const (
 	kickAt = 4096
 )
 
+// Direct is implemented by a Collector whose sinks keep no batch and are
+// safe from any goroutine (the metrics engine alone, no outputs): Direct
+// returns that sink, or nil. A VU then hands each full chunk to it
+// itself, under its lock (so in the order pushed), and fills the same
+// chunk again: in a steady loop no chunk is allocated, collected or
+// waits for the collector's goroutine (with GOMAXPROCS=1 a VU runs a
+// whole time slice, ~10 ms, before the collector can drain it), and the
+// chunk stays in the CPU's cache. The collector's periodic drain hands a
+// VU's partial chunk to the same sink, under the same lock.
+type Direct interface {
+	Direct() func([]ext.Sample)
+}
+
 // outbox is a VU's buffered samples, guarded by VU.mu.
 type outbox struct {
-	full [][]ext.Sample // filled chunks, oldest first
-	cur  []ext.Sample   // the chunk being filled
-	n    int            // samples held in full and cur
+	full   [][]ext.Sample     // filled chunks, oldest first
+	cur    []ext.Sample       // the chunk being filled
+	n      int                // samples held in full and cur
+	direct func([]ext.Sample) // see Direct; nil: full chunks wait in full
 }
 
 // add buffers s with the VU's metadata when it has none of its own, and
 // says whether the collector should be kicked now.
 func (o *outbox) add(s ext.Sample, meta map[string]string) (kick bool) {
 	if len(o.cur) == cap(o.cur) && len(o.cur) >= chunkSize {
-		o.full = append(o.full, o.cur)
-		o.cur = newChunk()
+		if o.direct != nil {
+			o.direct(o.cur)
+			o.n -= len(o.cur)
+			o.cur = o.cur[:0] // overwritten before read again
+		} else {
+			o.full = append(o.full, o.cur)
+			o.cur = newChunk()
+		}
 	}
 	if s.Metadata == nil {
 		s.Metadata = meta
@@ -57,8 +77,17 @@ func (o *outbox) add(s ext.Sample, meta map[string]string) (kick bool) {
 	return o.n == kickAt
 }
 
-// take appends the buffered samples to dst and empties the outbox.
+// take appends the buffered samples to dst and empties the outbox (a
+// direct outbox hands them to its sink instead).
 func (o *outbox) take(dst [][]ext.Sample) [][]ext.Sample {
+	if o.direct != nil {
+		if len(o.cur) > 0 {
+			o.direct(o.cur)
+			o.cur = o.cur[:0]
+		}
+		o.n = 0
+		return dst
+	}
 	dst = append(dst, o.full...)
 	clear(o.full) // the chunks are dst's now; keep the list's array only
 	o.full = o.full[:0]

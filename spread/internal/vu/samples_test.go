@@ -39,14 +39,34 @@ func (h *collectHost) Push(ss ...ext.Sample) {
 	h.mu.Unlock()
 }
 
+// directHost is a collectHost whose sink the VUs may call themselves (vu.Direct).
+type directHost struct {
+	collectHost
+	direct int // samples that came through the direct sink
+}
+
+func (h *directHost) Direct() func([]ext.Sample) {
+	return func(b []ext.Sample) {
+		h.mu.Lock()
+		h.direct += len(b)
+		h.got = append(h.got, b...) // a copy: the VU fills b again
+		h.mu.Unlock()
+	}
+}
+
 // drain collects every VU's buffered samples, in order.
 func (h *collectHost) drain() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	drains := h.drains
+	h.mu.Unlock()
+	// unlocked, as the pump does: a direct VU calls its sink (which
+	// takes h.mu) from its drain
 	var batches [][]ext.Sample
-	for _, d := range h.drains {
+	for _, d := range drains {
 		batches = d(batches)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, b := range batches {
 		h.got = append(h.got, b...)
 	}
@@ -72,9 +92,23 @@ export function fails() { c.add(3); throw new Error('kaput'); }
 // in the order pushed, with the metadata current at the push, through
 // the VU's buffer; kicks come once a VU holds many.
 func TestCollectedSamples(t *testing.T) {
+	t.Run("collected", func(t *testing.T) { testCollected(t, &collectHost{}, nil) })
+	t.Run("direct", func(t *testing.T) {
+		h := &directHost{}
+		testCollected(t, &h.collectHost, h)
+		if h.direct < 4*1500-2*chunkSize {
+			t.Errorf("%d samples through the direct sink, want nearly all", h.direct)
+		}
+	})
+}
+
+// testCollected runs the script on h (or on host, which embeds h, when not nil).
+func testCollected(t *testing.T, h *collectHost, host Host) {
 	sh := newShared(t, collectScript, &probe{}, &sink{})
-	h := &collectHost{}
-	v, err := New(context.Background(), sh, h, 1, 1)
+	if host == nil {
+		host = h
+	}
+	v, err := New(context.Background(), sh, host, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +125,7 @@ func TestCollectedSamples(t *testing.T) {
 	if err := v.RunIteration(context.Background(), executor.Iteration{Scenario: "a", Exec: "fails"}); err == nil {
 		t.Fatal("fails: want an error")
 	}
-	if h.kicks.Load() == 0 {
+	if _, direct := host.(Direct); !direct && h.kicks.Load() == 0 {
 		t.Errorf("no Kick after %d samples", 4*n)
 	}
 	h.drain()
@@ -134,9 +168,13 @@ func TestCollectedSamples(t *testing.T) {
 // TestCollectedConcurrentPush: pushes from other goroutines (modules'
 // callbacks) while the host drains lose nothing and keep each pusher's order.
 func TestCollectedConcurrentPush(t *testing.T) {
+	t.Run("collected", func(t *testing.T) { h := &collectHost{reuse: true}; testConcurrentPush(t, h, h, true) })
+	t.Run("direct", func(t *testing.T) { h := &directHost{}; testConcurrentPush(t, &h.collectHost, h, true) })
+}
+
+func testConcurrentPush(t *testing.T, h *collectHost, host Host, ordered bool) {
 	sh := newShared(t, collectScript, &probe{}, &sink{})
-	h := &collectHost{reuse: true}
-	v, err := New(context.Background(), sh, h, 1, 1)
+	v, err := New(context.Background(), sh, host, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +211,16 @@ func TestCollectedConcurrentPush(t *testing.T) {
 	if len(h.got) != pushers*each {
 		t.Fatalf("got %d samples, want %d", len(h.got), pushers*each)
 	}
+	if !ordered {
+		seen := make(map[int]bool, len(h.got))
+		for _, s := range h.got {
+			seen[int(s.Value)] = true
+		}
+		if len(seen) != pushers*each {
+			t.Fatalf("%d distinct samples, want %d", len(seen), pushers*each)
+		}
+		return
+	}
 	next := make([]int, pushers)
 	for _, s := range h.got {
 		x := int(s.Value)
@@ -189,9 +237,13 @@ func TestCollectedConcurrentPush(t *testing.T) {
 // left is goja's call (its closure and a fresh value stack per
 // outermost call, which a bare goja loop pays too).
 func TestIterationAllocs(t *testing.T) {
+	t.Run("collected", func(t *testing.T) { h := &collectHost{reuse: true}; testAllocs(t, h, h) })
+	t.Run("direct", func(t *testing.T) { h := &directHost{}; testAllocs(t, &h.collectHost, h) })
+}
+
+func testAllocs(t *testing.T, h *collectHost, host Host) {
 	sh := newShared(t, "export default function () {}", &probe{}, &sink{})
-	h := &collectHost{reuse: true}
-	v, err := New(context.Background(), sh, h, 1, 1)
+	v, err := New(context.Background(), sh, host, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
