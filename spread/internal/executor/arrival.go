@@ -107,12 +107,11 @@ type arrivalRun struct {
 	// runs the oldest. At most maxVUs-ready of them wait: each could have a
 	// VU of its own, so pending never holds a start the scenario's VU budget
 	// could not run.
-	pending    fifo[int64]
-	ready      int64 // VUs held and initialised
-	growing    bool  // the grower is initialising a VU
-	closed     bool  // the scenario is over: VUs exit instead of waiting
-	wg         sync.WaitGroup
-	warnedFail bool
+	pending fifo[int64]
+	ready   int64 // VUs held and initialised
+	growing bool  // the grower is initialising a VU
+	closed  bool  // the scenario is over: VUs exit instead of waiting
+	wg      sync.WaitGroup
 }
 
 // arVU is a VU the scenario holds, with its hand-off channel.
@@ -184,8 +183,8 @@ func (r *arrivalRun) loop() {
 }
 
 // dispatch hands start k to a free VU; when none is free, it waits for the
-// first VU to be free if more VUs may still be made (one is being made for
-// it), and is dropped otherwise: k6's dropped_iterations, counted when no VU
+// first VU to be free if more VUs may still be made (the grower makes them
+// while starts wait), and is dropped otherwise: k6's dropped_iterations, counted when no VU
 // is free and maxVUs is reached.
 func (r *arrivalRun) dispatch(k int64) {
 	r.mu.Lock()
