@@ -38,7 +38,7 @@ export default function () {
 	o.own = Object.getOwnPropertyNames(probe).join();
 	o.same = probe === cjs && ns.default === probe && ns.tags === probe.tags && tags === cjs.tags;
 	o.types = [typeof probe, typeof ns, typeof tags, typeof probe.state, typeof ns.ctxDone, typeof cjs.nothing].join();
-	o.k6 = k6.sleep === sleep && typeof k6.check === 'function' && Object.keys(k6).includes('group');
+	o.k6 = k6.sleep === sleep && Object.keys(k6).join() === 'check,fail,group,randomSeed,sleep' && Object.keys(k6).every((k) => typeof k6[k] === 'function');
 	o.desc = JSON.stringify(Object.getOwnPropertyDescriptor(probe, 'tags'), (k, v) => typeof v === 'function' ? 'fn' : v);
 	o.inOp = ['tags' in probe, 'nope' in probe, 'default' in ns, 'tags' in ns].join();
 	probe.extra = 5;

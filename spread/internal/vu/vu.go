@@ -282,19 +282,22 @@ func (v *VU) OptionsJSON() ([]byte, error) {
 // iteration's CPU with k6/http, and most scripts never read __ITER. The
 // setter keeps an assignment by the script until the next iteration, as
 // a plain global would be until the engine overwrote it.
+//
+// One function is both the getter (called with no argument) and the setter
+// (called with the value): a native function object less per VU.
 func (v *VU) defineIter(g *goja.Object) {
 	rt := v.rt
-	get := rt.ToValue(func(goja.FunctionCall) goja.Value {
+	acc := rt.ToValue(func(c goja.FunctionCall) goja.Value {
+		if len(c.Arguments) > 0 { // the setter
+			v.iterSet = c.Arguments[0]
+			return goja.Undefined()
+		}
 		if v.iterSet != nil {
 			return v.iterSet
 		}
 		return rt.ToValue(v.iter)
 	})
-	set := rt.ToValue(func(c goja.FunctionCall) goja.Value {
-		v.iterSet = c.Argument(0)
-		return goja.Undefined()
-	})
-	_ = g.DefineAccessorProperty("__ITER", get, set, goja.FLAG_TRUE, goja.FLAG_TRUE)
+	_ = g.DefineAccessorProperty("__ITER", acc, acc, goja.FLAG_TRUE, goja.FLAG_TRUE)
 }
 
 // logFields are the extra fields of this VU's console lines.

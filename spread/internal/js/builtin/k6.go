@@ -18,18 +18,32 @@ func (k6Module) NewModuleInstance(vu ext.VU) ext.Instance { return &k6Instance{v
 
 type k6Instance struct{ vu ext.VU }
 
+// k6Names are the k6 module's exports (every script imports it: no map
+// of them per VU, see ext.Exports).
+var k6Names = []string{"check", "fail", "group", "randomSeed", "sleep"}
+
 func (k *k6Instance) Exports() ext.Exports {
-	return ext.Exports{Named: map[string]any{
-		"check": k.check,
-		"sleep": k.sleep,
-		"group": k.group,
-		"fail":  k.fail,
+	return ext.Exports{Names: k6Names, Export: k.export}
+}
+
+func (k *k6Instance) export(name string) any {
+	switch name {
+	case "check":
+		return k.check
+	case "sleep":
+		return k.sleep
+	case "group":
+		return k.group
+	case "fail":
+		return k.fail
+	case "randomSeed":
 		// randomSeed makes Math.random repeatable in this VU, as k6's.
-		"randomSeed": func(seed int64) {
+		return func(seed int64) {
 			r := rand.New(rand.NewSource(seed))
 			k.vu.Runtime().SetRandSource(r.Float64)
-		},
-	}}
+		}
+	}
+	return nil
 }
 
 // check runs each named test against val, pushes one `checks` sample per
