@@ -34,6 +34,8 @@ type Program struct {
 	TopLevelAwait bool
 	// Inputs are the local files bundled (the script and its modules).
 	Inputs []string
+	// scoped: Prog evaluates to the function holding the bundle (wrapScope).
+	scoped bool
 }
 
 // CompileError is a script error found before anything ran (syntax, an
@@ -118,7 +120,7 @@ func CompileWith(path string, co CompileOptions) (*Program, error) {
 		// far as we can (goja's error carries the mapped position).
 		return nil, &CompileError{Messages: []string{err.Error()}}
 	}
-	return &Program{Path: abs, Code: code, Prog: prog, TopLevelAwait: tla, Inputs: localInputs(res.Metafile, cwd)}, nil
+	return &Program{Path: abs, Code: code, Prog: prog, TopLevelAwait: tla, Inputs: localInputs(res.Metafile, cwd), scoped: !tla}, nil
 }
 
 // localInputs lists the local files esbuild bundled (absolute paths),
@@ -249,15 +251,33 @@ var externalsAsRequire = api.Plugin{
 // properties of the VU's global object: as in k6, where a module's
 // top-level names are not globals either, and a VU does not grow its
 // global object by every one of them (memory per VU; a local is also
-// faster to read than a global). An arrow function keeps the top-level
-// `this`. The opening is a line of its own, so the source map moves down
+// faster to read than a global). Program.Run calls the function with the
+// global object as `this` (the top-level `this` of a script). The opening
+// is a line of its own, so the source map moves down
 // by that one line (linesBefore).
 func wrapScope(code string) (string, int) {
 	tail := ""
 	if i := strings.LastIndex(code, "//# sourceMappingURL="); i >= 0 {
 		code, tail = code[:i], code[i:]
 	}
-	return "(() => {\n" + code + "\n})();\n" + tail, 1
+	return "(() => {\n" + code + "\n})\n" + tail, 1
+}
+
+// Run runs the program in rt: for a wrapped bundle (wrapScope) the
+// program's value is the function holding the bundle, called here from
+// Go, so a stack trace of the init code has no frame for the wrapper's
+// call.
+func (p *Program) Run(rt *goja.Runtime) error {
+	v, err := rt.RunProgram(p.Prog)
+	if err != nil || !p.scoped {
+		return err
+	}
+	fn, ok := goja.AssertFunction(v)
+	if !ok {
+		return errors.New("script: the bundle did not compile to a function")
+	}
+	_, err = fn(rt.GlobalObject())
+	return err
 }
 
 // esbuild's interop helpers as it writes them in a bundle (one line

@@ -40,7 +40,7 @@ func run(t *testing.T, p *Program) (*goja.Runtime, *goja.Object) {
 		_ = o.Set("name", s)
 		return o
 	})
-	if _, err := rt.RunProgram(p.Prog); err != nil {
+	if err := p.Run(rt); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	return rt, mod.Get("exports").ToObject(rt)

@@ -184,7 +184,7 @@ func New(ctx context.Context, sh *Shared, host Host, idInInstance, idInTest uint
 		}}))
 
 	release := v.interruptOn(ctx)
-	_, err := rt.RunProgram(sh.Program.Prog)
+	err := sh.Program.Run(rt)
 	err = v.settle(ctx, nil, err)
 	release()
 	if err != nil {
