@@ -280,3 +280,28 @@ export default function () { return typeof http; }`,
 		t.Fatalf("module.exports: __esModule %v, keys %v", exp.Get("__esModule"), exp.Keys())
 	}
 }
+
+// TestInitErrorStack: an exception thrown by the init code is reported at
+// its line in the user's file, with no extra frame for the function the
+// bundle runs in (wrapScope, Program.Run).
+func TestInitErrorStack(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.js": "const a = 1;\nthrow new Error('init boom');\nexport default function () {}\n",
+	})
+	p, err := Compile(filepath.Join(dir, "main.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := goja.New()
+	mod := rt.NewObject()
+	_ = mod.Set("exports", rt.NewObject())
+	_ = rt.Set("module", mod)
+	err = p.Run(rt)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(ErrorText(err), "\n")
+	if len(lines) != 2 || lines[0] != "Error: init boom" || !strings.HasSuffix(lines[1], "main.js:2:7") {
+		t.Fatalf("error text %q", lines)
+	}
+}
