@@ -125,7 +125,7 @@ var h1Readers = freeList[*bufio.Reader]{max: h1FreeMax, new: func() *bufio.Reade
 
 // h1FreeMax bounds each free list: buffers beyond what this many requests
 // in flight at once use are left to the GC.
-const h1FreeMax = 1024
+const h1FreeMax = 256
 
 // freeList is a bounded stack of reusable buffers shared by all VUs.
 // Not a sync.Pool: a pool is emptied at every GC cycle, which on a load
