@@ -62,6 +62,7 @@ func parseH1Head(br *bufio.Reader, method string) (h *h1Response, ok bool) {
 				resp.Close = true
 			}
 		}
+		h.seen |= knownBit(key)
 		h.fields++
 	}
 	noBody := method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
@@ -112,6 +113,28 @@ type h1Response struct {
 	body   fixedBody
 	head   string // the header lines, each ending in CRLF (checked by parseH1Head)
 	fields int
+	seen   uint8 // knownBit of the fields present: most lookups are of absent ones
+}
+
+// knownBit flags the names every request looks up (cookies to store, a
+// compressed body, a redirect), so that a lookup of an absent one does
+// not scan the head.
+func knownBit(name string) uint8 {
+	switch name {
+	case "Set-Cookie":
+		return 1
+	case "Content-Encoding":
+		return 2
+	case "Location":
+		return 4
+	}
+	return 0
+}
+
+// absent reports whether name is known not to be in the head.
+func (h *h1Response) absent(name string) bool {
+	b := knownBit(name)
+	return b != 0 && h.seen&b == 0
 }
 
 // dropped reports the fields net/http leaves out of a response's header:
@@ -121,6 +144,9 @@ func dropped(key, v string) bool { return key == "Connection" && hasToken([]stri
 // Get returns the first value of the field called name (canonical), as
 // http.Header.Get would on the header Header builds.
 func (h *h1Response) Get(name string) string {
+	if h.absent(name) {
+		return ""
+	}
 	for rest := h.head; rest != ""; {
 		var key, v string
 		key, v, rest, _ = nextField(rest)
@@ -133,6 +159,9 @@ func (h *h1Response) Get(name string) string {
 
 // Has reports whether the header has a field called name (canonical).
 func (h *h1Response) Has(name string) bool {
+	if h.absent(name) {
+		return false
+	}
 	for rest := h.head; rest != ""; {
 		var key, v string
 		key, v, rest, _ = nextField(rest)

@@ -24,6 +24,8 @@ func TestParseH1Head(t *testing.T) {
 		{"no reason phrase", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", true, "404", http.Header{"Content-Length": {"0"}}, 0, false, ""},
 		{"lower-case and repeated names", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\nx-a:  v \r\n\r\nok", "GET",
 			true, "200 OK", http.Header{"Content-Length": {"2"}, "Set-Cookie": {"a=1", "b=2"}, "X-A": {"v"}}, 2, false, "ok"},
+		{"redirect, compressed", "HTTP/1.1 302 Found\r\nlocation: /x\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n", "GET",
+			true, "302 Found", http.Header{"Location": {"/x"}, "Content-Encoding": {"gzip"}, "Content-Length": {"0"}}, 0, false, ""},
 		{"more names than the repeat check holds", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nA: 10\r\nI: 11\r\nContent-Length: 0\r\n\r\n", "GET",
 			true, "200 OK", http.Header{"A": {"1", "10"}, "B": {"2"}, "C": {"3"}, "D": {"4"}, "E": {"5"}, "F": {"6"}, "G": {"7"}, "H": {"8"}, "I": {"9", "11"}, "Content-Length": {"0"}}, 0, false, ""},
 		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", "GET",
@@ -64,7 +66,7 @@ func TestParseH1Head(t *testing.T) {
 				t.Fatalf("got status %q header %v length %d close %v", resp.Status, header, resp.ContentLength, resp.Close)
 			}
 			// Lookups without the map agree with the map.
-			for _, name := range []string{"Content-Length", "Set-Cookie", "X-A", "A", "I", "Connection", "Missing"} {
+			for _, name := range []string{"Content-Length", "Set-Cookie", "X-A", "A", "I", "Connection", "Missing", "Location", "Content-Encoding"} {
 				if got, want := lazy.Get(name), header.Get(name); got != want {
 					t.Errorf("Get(%q) = %q, the header says %q", name, got, want)
 				}
