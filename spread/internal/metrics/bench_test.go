@@ -54,3 +54,27 @@ func BenchmarkTrend10M(b *testing.B) {
 		runtime.KeepAlive(e)
 	}
 }
+
+// BenchmarkAddIterationSamples is an empty iteration's pair of samples
+// (iterations, iteration_duration), as a VU hands them in a chunk.
+func BenchmarkAddIterationSamples(b *testing.B) {
+	reg := ext.NewRegistry()
+	e, err := NewEngine(reg, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tags := ext.NewTagSet(map[string]string{"scenario": "default", "group": ""})
+	batch := make([]ext.Sample, 256)
+	for i := range batch {
+		m := reg.Get(ext.MetricIterations)
+		if i%2 == 1 {
+			m = reg.Get(ext.MetricIterationDuration)
+		}
+		batch[i] = ext.Sample{Metric: m, Time: time.Now(), Tags: tags, Value: 0.0005 * float64(i)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		e.AddSamples(batch)
+	}
+}
