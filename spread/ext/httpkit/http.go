@@ -175,6 +175,8 @@ type Result struct {
 	// http_req_failed sample.
 	NoCallback bool
 	Request    RequestInfo
+
+	obj responseObject // the JS response object's state (see objectState)
 }
 
 // SetHeaderSource gives the response header as src, which Header turns

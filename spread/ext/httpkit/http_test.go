@@ -290,3 +290,19 @@ func TestTagsErrorCodeOfHTTPErrors(t *testing.T) {
 		t.Fatal("error_code tag set on a 200")
 	}
 }
+
+// TestResponseObjectsOfOneResult: the first response object keeps its
+// state in the Result; a second one made from the same Result must not
+// share it.
+func TestResponseObjectsOfOneResult(t *testing.T) {
+	rt := goja.New()
+	r := &httpkit.Result{Status: 200, Body: []byte("b")}
+	a, b := httpkit.NewResponseObject(rt, r), httpkit.NewResponseObject(rt, r)
+	_ = a.Set("mark", 1)
+	if v := b.Get("mark"); v != nil && !goja.IsUndefined(v) {
+		t.Fatalf("second object sees the first's property: %v", v)
+	}
+	if a.Get("status").ToInteger() != 200 || b.Get("status").ToInteger() != 200 || a.Get("mark").ToInteger() != 1 {
+		t.Fatal("objects lost their values")
+	}
+}

@@ -38,7 +38,7 @@ type responseObject struct {
 // Objects keep their identity across reads; scripts may set and delete
 // properties as on a plain object.
 func NewResponseObject(rt *goja.Runtime, r *Result) *goja.Object {
-	return rt.NewDynamicObject(&responseObject{rt: rt, r: r})
+	return rt.NewDynamicObject(r.objectState(responseObject{rt: rt, r: r}))
 }
 
 // ResponseExtra is a module's own response property (k6/x/http3's
@@ -52,7 +52,7 @@ type ResponseExtra struct {
 // NewResponseObjectWith is NewResponseObject plus extra properties, listed
 // after k6's in key order.
 func NewResponseObjectWith(rt *goja.Runtime, r *Result, extras ...ResponseExtra) *goja.Object {
-	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, extras: extras})
+	return rt.NewDynamicObject(r.objectState(responseObject{rt: rt, r: r, extras: extras}))
 }
 
 // ResponseExtras is a module's own response properties, shared by all the
@@ -67,7 +67,20 @@ type ResponseExtras interface {
 // NewResponseObjectExtras is NewResponseObject plus the properties of x,
 // listed after k6's in key order.
 func NewResponseObjectExtras(rt *goja.Runtime, r *Result, x ResponseExtras) *goja.Object {
-	return rt.NewDynamicObject(&responseObject{rt: rt, r: r, more: x})
+	return rt.NewDynamicObject(r.objectState(responseObject{rt: rt, r: r, more: x}))
+}
+
+// objectState places the response object's state in r itself, saving an
+// allocation per response on a load generator's hot path; a second object
+// made from the same Result gets state of its own.
+func (r *Result) objectState(o responseObject) *responseObject {
+	if r.obj.rt == nil {
+		r.obj = o
+		return &r.obj
+	}
+	own := new(responseObject) // not &o: o would then escape on every call
+	*own = o
+	return own
 }
 
 func (o *responseObject) Get(key string) goja.Value {
