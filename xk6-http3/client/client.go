@@ -554,7 +554,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 		res.Conn = cn.handshakeInfo(ctx)
 	}()
 
-	resp, err := cn.cc.RoundTrip(hreq)
+	resp, finish, err := exchange(cn, hreq, clock)
 	if err != nil {
 		if wrote := clock.at(&clock.wrote); !wrote.IsZero() {
 			res.Timings.Sending = wrote.Sub(acquired)
@@ -564,12 +564,15 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 		}
 		return err
 	}
+	defer finish()
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
 	res.StatusText = resp.Status
 	res.Header = resp.Header
 	if resp.TLS != nil {
 		res.TLSVersion = tlsVersion(*resp.TLS)
+	} else {
+		res.TLSVersion = cn.tlsVersion(ctx)
 	}
 	if req.DiscardBody {
 		_, err = io.Copy(io.Discard, resp.Body)
@@ -599,6 +602,113 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 		return e
 	}
 	return nil
+}
+
+// max1xx bounds the informational (1xx) responses before the final one,
+// as quic-go's RoundTrip does (and net/http: 5).
+const max1xx = 5
+
+// exchange sends hreq on cn and returns its final response; finish must
+// be called once the response body was read or closed.
+//
+// Why not always ClientConn.RoundTrip: for every request it starts a
+// goroutine that waits for the request's context or its end (to reset the
+// stream on cancellation), and copies the connection's TLS state into
+// the response: together a few percent of the client's CPU per request,
+// on a path whose goal is to cost no more than a bare http3.Transport
+// loop. A request without a body (the load loop's GET) goes through
+// quic-go's own lower-level API instead (OpenRequestStream,
+// SendRequestHeader, ReadResponse) with what RoundTrip adds done here:
+// the wait for the handshake unless the request may ride in 0-RTT data,
+// the stream reset (H3_REQUEST_CANCELLED both ways) when the context ends
+// before the body was read (context.AfterFunc: no goroutine unless it
+// fires), informational responses skipped (at most max1xx, else
+// H3_EXCESSIVE_LOAD), a stream that could not be opened (GOAWAY, closed
+// connection) reported as "http3: conn unusable" so that the retry rules
+// see what RoundTrip would have said, and the context's error returned in
+// place of the stream's once the context ended. Content-Length and
+// trailers are ReadResponse's and the body's own work, the same on both
+// paths. Requests with a body (quic-go writes it from a goroutine of its
+// own anyway) and CONNECT keep RoundTrip.
+func exchange(cn *conn, hreq *http.Request, clock *phaseClock) (*http.Response, func(), error) {
+	if (hreq.Body != nil && hreq.Body != http.NoBody) || hreq.Method == http.MethodConnect {
+		resp, err := cn.cc.RoundTrip(hreq)
+		return resp, func() {}, err
+	}
+	ctx := hreq.Context()
+	resp, finish, err := exchangeStream(ctx, cn, hreq, clock)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err() // as RoundTrip: the context's error, not the reset stream's
+	}
+	return resp, finish, err
+}
+
+func exchangeStream(ctx context.Context, cn *conn, hreq *http.Request, clock *phaseClock) (*http.Response, func(), error) {
+	switch hreq.Method {
+	case http3.MethodGet0RTT:
+		hreq.Method = http.MethodGet // hreq is this attempt's own
+	case http3.MethodHead0RTT:
+		hreq.Method = http.MethodHead
+	default:
+		select {
+		case <-cn.q.HandshakeComplete():
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	str, err := cn.cc.OpenRequestStream(ctx)
+	if err != nil {
+		return nil, nil, &connUnusable{err}
+	}
+	stop := context.AfterFunc(ctx, func() {
+		str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestCanceled))
+		str.CancelRead(quic.StreamErrorCode(http3.ErrCodeRequestCanceled))
+	})
+	finish := func() { stop() }
+	// As RoundTrip: a request whose header could not be written still
+	// waits for a response (the server may have answered already); the
+	// stream's send side is closed only after a header that went out.
+	if err := str.SendRequestHeader(hreq); err == nil {
+		clock.mark(&clock.wrote)
+		_ = str.Close()
+	}
+	for n := 0; ; n++ {
+		resp, err := str.ReadResponse()
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, finish, nil // 101 is final, as in net/http and quic-go
+		}
+		if n+1 > max1xx {
+			str.CancelRead(quic.StreamErrorCode(http3.ErrCodeExcessiveLoad))
+			str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeExcessiveLoad))
+			stop()
+			return nil, nil, errors.New("http3: too many 1xx informational responses")
+		}
+		// ReadResponse parses the next HEADERS frame into the same
+		// response (a fresh header), as quic-go's own 1xx loop does.
+	}
+}
+
+// connUnusable is a request stream that could not be opened: the request
+// never left, so it may be sent again on another connection (retryable
+// matches RoundTrip's wording for it).
+type connUnusable struct{ err error }
+
+func (e *connUnusable) Error() string { return "http3: conn unusable: " + e.err.Error() }
+func (e *connUnusable) Unwrap() error { return e.err }
+
+// tlsVersion is the connection's TLS version once its handshake is done.
+func (cn *conn) tlsVersion(ctx context.Context) string {
+	if !cn.infoReady.Load() {
+		cn.handshakeInfo(ctx)
+		if !cn.infoReady.Load() {
+			return tlsVersion(cn.q.ConnectionState().TLS)
+		}
+	}
+	return cn.tlsVer
 }
 
 // ErrClosed reports whether err comes from using a closed Client.

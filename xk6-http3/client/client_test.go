@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -396,5 +397,70 @@ func TestQlogDir(t *testing.T) {
 	b, _ := os.ReadFile(files[0])
 	if !strings.Contains(string(b), "transport:packet_sent") {
 		t.Fatalf("qlog file without packet events (%d bytes)", len(b))
+	}
+}
+
+// TestInformational checks the request path's handling of 1xx responses
+// (Client.Do reads the final response past them, at most 5, as quic-go's
+// RoundTrip and net/http do), for a request without a body (the stream
+// API path) and one with a body (RoundTrip).
+func TestInformational(t *testing.T) {
+	pki := newPKI(t)
+	for _, early := range []int{1, 5, 6} {
+		srv := startServer(t, pki, "", func(s *testServer) { s.early = early })
+		c, err := New(Options{CACerts: pki.caPEM})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range [][]byte{nil, []byte("x=1")} {
+			res, err := c.Do(testCtx(t, 10*time.Second), &Request{URL: srv.url(), Method: "POST", Body: body})
+			if early <= 5 {
+				if err != nil || res.Status != 200 || res.Header.Get("X-Served-By") != "pod-a" ||
+					res.Header.Get("Link") != "" || !bytes.Contains(res.Body, []byte(`"hostname":"pod-a"`)) {
+					t.Fatalf("%d early hints, body %q: status %d header %v body %q err %v", early, body, res.Status, res.Header, res.Body, err)
+				}
+				if res.TLSVersion != "tls1.3" {
+					t.Errorf("tls version %q", res.TLSVersion)
+				}
+				continue
+			}
+			if err == nil || !strings.Contains(err.Error(), "too many 1xx") {
+				t.Fatalf("%d early hints, body %q: want too many 1xx, got status %d err %v", early, body, res.Status, err)
+			}
+		}
+		_ = c.Close()
+	}
+}
+
+// TestCancelResetsStream checks that a request that times out resets its
+// stream (the server's handler sees its context end) and leaves the
+// connection usable, on both request paths (without and with a body).
+func TestCancelResetsStream(t *testing.T) {
+	pki := newPKI(t)
+	srv := startServer(t, pki, "", func(s *testServer) { s.delay = 3 * time.Second })
+	c, err := New(Options{CACerts: pki.caPEM, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, body := range [][]byte{nil, []byte("x=1")} {
+		start := time.Now()
+		res, err := c.Do(testCtx(t, 10*time.Second), &Request{URL: srv.url(), Method: "POST", Body: body})
+		if err == nil || res.ErrorCode != httpkit.CodeRequestTimeout {
+			t.Fatalf("body %q: got code %d (%v), want a request timeout", body, res.ErrorCode, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("body %q: the timeout took %s", body, took)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for srv.canceled.Load() < int64(i+1) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := srv.canceled.Load(); got != int64(i+1) {
+			t.Fatalf("body %q: server saw %d reset streams, want %d", body, got, i+1)
+		}
+	}
+	if st := c.Stats(); st.ConnectionsOpened != 1 {
+		t.Errorf("connections opened %d, want 1 (a reset stream keeps the connection)", st.ConnectionsOpened)
 	}
 }

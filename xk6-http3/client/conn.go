@@ -38,6 +38,7 @@ type conn struct {
 	info      ConnInfo // guarded by mu until infoReady
 	infoSet   bool
 	infoReady atomic.Bool // info is final: read it without the lock
+	tlsVer    string      // k6's spelling of the TLS version; set with info
 
 	mu         sync.Mutex
 	requests   int  // requests assigned so far
@@ -113,6 +114,7 @@ func (cn *conn) completeInfo(d time.Duration) {
 	cn.info.Handshake = d
 	cn.info.Resumed = st.TLS.DidResume
 	cn.info.Used0RTT = st.Used0RTT
+	cn.tlsVer = tlsVersion(st.TLS)
 	cn.infoReady.Store(true)
 }
 

@@ -85,12 +85,14 @@ type testServer struct {
 
 	maxConnRequests int64         // recycle a connection (GOAWAY) at this request, as echo-server --max-conn-requests
 	delay           time.Duration // per request
+	early           int           // informational 103 responses sent before the answer
 	cutBody         bool          // send the headers and half a body, then close the connection (H3_NO_ERROR)
 
 	mu       sync.Mutex
 	conns    []*connRecord
 	maxConc  int64
 	inflight atomic.Int64
+	canceled atomic.Int64 // requests whose stream the client reset while the handler waited
 
 	udp *net.UDPConn
 	tr  *quic.Transport
@@ -194,8 +196,20 @@ func (s *testServer) handle(w http.ResponseWriter, r *http.Request) {
 	s.maxConc = max(s.maxConc, cur)
 	s.mu.Unlock()
 	if s.delay > 0 {
-		time.Sleep(s.delay)
+		select {
+		case <-time.After(s.delay):
+		case <-r.Context().Done():
+			// the client reset the stream (a cancelled request)
+			s.canceled.Add(1)
+			s.inflight.Add(-1)
+			return
+		}
 	}
+	for range s.early {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+	}
+	w.Header().Del("Link")
 	w.Header().Set("X-Served-By", s.pod)
 	if s.cutBody {
 		w.Header().Set("Content-Length", "100")
