@@ -197,6 +197,11 @@ func (jc *jsClient) remote(addr string) (string, int) {
 }
 
 // prepared is a request parsed from JS, ready to run off the VU goroutine.
+//
+// It also holds the request's httpkit.Result and client Result and is
+// the response object's `connection` property builder (ResponseExtras):
+// one allocation per request for all of it instead of one each plus a
+// closure and a slice for the extra property.
 type prepared struct {
 	req     client.Request
 	tags    map[string]string
@@ -204,6 +209,34 @@ type prepared struct {
 	reqBody string
 	bodyTyp string
 	err     error // a bad argument, reported as a failed request
+
+	hr  httpkit.Result
+	res *client.Result
+	rt  *goja.Runtime
+}
+
+var connectionKeys = []string{"connection"}
+
+// ExtraKeys lists k6/x/http3's own response property.
+func (p *prepared) ExtraKeys() []string { return connectionKeys }
+
+// BuildExtra builds `connection` on first read, as k6's properties are:
+// most scripts never look at it, and building it eagerly was 8 property
+// sets per request.
+func (p *prepared) BuildExtra(key string, r *httpkit.Result) goja.Value {
+	if key != "connection" || p.rt == nil {
+		return nil
+	}
+	res := p.res
+	conn := p.rt.NewObject()
+	_ = conn.Set("id", res.Conn.ID)
+	_ = conn.Set("new", res.NewConn)
+	_ = conn.Set("local_addr", res.Conn.LocalAddr)
+	_ = conn.Set("resumed", res.Conn.Resumed)
+	_ = conn.Set("zero_rtt", res.Conn.Used0RTT)
+	_ = conn.Set("handshake_ms", float64(res.Conn.Handshake)/float64(time.Millisecond))
+	_ = conn.Set("retries", res.Retries)
+	return conn
 }
 
 func (jc *jsClient) requestValue(method string, urlV, bodyV, paramsV goja.Value) goja.Value {
@@ -376,8 +409,10 @@ func (jc *jsClient) do(p *prepared) *client.Result {
 // report emits the request's samples and builds its JS response object;
 // only on the VU goroutine.
 func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
-	hr := &httpkit.Result{
-		Start: res.Start, Method: p.req.Method, URL: p.req.URL, Status: res.Status,
+	p.res, p.rt = res, jc.vu.Runtime()
+	hr := &p.hr
+	*hr = httpkit.Result{
+		Start: res.Start, End: res.End, Method: p.req.Method, URL: p.req.URL, Status: res.Status,
 		StatusText: res.StatusText, Proto: "HTTP/3.0", Headers: res.Header, Body: res.Body,
 		BodyType: p.bodyTyp, TLSVersion: res.TLSVersion, Error: res.Error, ErrorCode: res.ErrorCode,
 		Timings: httpkit.Timings{Blocked: res.Timings.Blocked, Connecting: res.Timings.Connecting,
@@ -413,26 +448,15 @@ func (jc *jsClient) report(p *prepared, res *client.Result) goja.Value {
 	if res.NewConn && res.Conn.Handshake > 0 {
 		ct := base.WithTags(ext.Tag{Key: "mode", Value: jc.mode},
 			ext.Tag{Key: "resumed", Value: strconv.FormatBool(res.Conn.Resumed)}, ext.Tag{Key: "zero_rtt", Value: strconv.FormatBool(res.Conn.Used0RTT)})
-		now := time.Now()
+		now := res.End
+		if now.IsZero() {
+			now = time.Now()
+		}
 		jc.vu.Push(
 			ext.Sample{Metric: jc.in.opened, Time: now, Tags: ct, Value: 1},
 			ext.Sample{Metric: jc.in.handshake, Time: now, Tags: ct,
 				Value: float64(res.Conn.Handshake) / float64(time.Millisecond)},
 		)
 	}
-	// `connection` is built on first read, as k6's properties are: most
-	// scripts never look at it, and building it eagerly was 8 property
-	// sets per request.
-	rt := jc.vu.Runtime()
-	return httpkit.NewResponseObjectWith(rt, hr, httpkit.ResponseExtra{Key: "connection", Build: func() goja.Value {
-		conn := rt.NewObject()
-		_ = conn.Set("id", res.Conn.ID)
-		_ = conn.Set("new", res.NewConn)
-		_ = conn.Set("local_addr", res.Conn.LocalAddr)
-		_ = conn.Set("resumed", res.Conn.Resumed)
-		_ = conn.Set("zero_rtt", res.Conn.Used0RTT)
-		_ = conn.Set("handshake_ms", float64(res.Conn.Handshake)/float64(time.Millisecond))
-		_ = conn.Set("retries", res.Retries)
-		return conn
-	}})
+	return httpkit.NewResponseObjectExtras(p.rt, hr, p)
 }

@@ -50,7 +50,11 @@ type Timings struct {
 
 // Result is a finished or failed request.
 type Result struct {
-	Start      time.Time
+	Start time.Time
+	// End is when the response body was read (zero when the request
+	// failed before): a caller stamping samples can use it instead of
+	// reading the clock again.
+	End        time.Time
 	Status     int // 0 when no response arrived
 	StatusText string
 	Proto      string
@@ -580,6 +584,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, method string, u *url.
 		res.Body, err = readBody(resp.Body, resp.ContentLength)
 	}
 	done := time.Now()
+	res.End = done
 	wrote, first := clock.at(&clock.wrote), clock.at(&clock.firstByte)
 	if wrote.IsZero() || wrote.After(first) {
 		wrote = first // a 0-RTT request may be acknowledged only with its answer
