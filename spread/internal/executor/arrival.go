@@ -173,6 +173,8 @@ func (r *arrivalRun) loop() {
 			select {
 			case <-r.ph.stopped:
 				return
+			case <-r.ph.stopReq: // before the relay to stopped (phases.stopReq)
+				return
 			case <-r.ph.hard.Done():
 				return
 			default:

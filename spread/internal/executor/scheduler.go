@@ -371,6 +371,11 @@ type phases struct {
 	endAt   time.Time     // planned end; looping VUs never start an iteration at or after it
 	end     chan struct{} // closed at endAt, on Stop or on a hard stop
 	stopped chan struct{} // closed on Stop or on a hard stop only
+	// stopReq is the Scheduler's stop itself: the goroutine above relays it
+	// to end and stopped, but a VU that called Stop (test.abort()) reaches
+	// its next check before that goroutine runs, and must not start another
+	// iteration.
+	stopReq <-chan struct{}
 	endOnce sync.Once
 	hard    context.Context
 	cancel  context.CancelFunc
@@ -381,7 +386,7 @@ type phases struct {
 func startPhases(ctx context.Context, length, graceful time.Duration, stop <-chan struct{}) *phases {
 	hard, cancel := context.WithCancel(ctx)
 	ph := &phases{endAt: time.Now().Add(length), end: make(chan struct{}), stopped: make(chan struct{}),
-		hard: hard, cancel: cancel, done: make(chan struct{})}
+		hard: hard, cancel: cancel, done: make(chan struct{}), stopReq: stop}
 	ph.wg.Add(1)
 	go func() {
 		defer ph.wg.Done()
@@ -425,6 +430,8 @@ func (ph *phases) endedAt(now time.Time) bool {
 	select {
 	case <-ph.end:
 		return true
+	case <-ph.stopReq:
+		return true
 	default:
 		return !now.Before(ph.endAt)
 	}
@@ -456,6 +463,8 @@ func (ph *phases) waitDue(t time.Time) bool {
 	}
 	select {
 	case <-ph.stopped:
+		return false
+	case <-ph.stopReq:
 		return false
 	case <-ph.hard.Done():
 		return false
