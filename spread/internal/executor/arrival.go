@@ -169,16 +169,8 @@ func (r *arrivalRun) loop() {
 			case <-r.ph.hard.Done():
 				return
 			}
-		} else {
-			select {
-			case <-r.ph.stopped:
-				return
-			case <-r.ph.stopReq: // before the relay to stopped (phases.stopReq)
-				return
-			case <-r.ph.hard.Done():
-				return
-			default:
-			}
+		} else if r.ph.stoppedNow() { // stopReq too: before the relay to stopped
+			return
 		}
 		r.dispatch(k)
 	}

@@ -427,13 +427,24 @@ func (ph *phases) ended() bool { return ph.endedAt(time.Now()) }
 
 // endedAt is ended with the clock read by the caller at now.
 func (ph *phases) endedAt(now time.Time) bool {
-	select {
-	case <-ph.end:
+	// One non-blocking receive per channel, not one select over both: a
+	// select with several cases locks every channel (runtime.selectgo was
+	// 13% of an empty iteration's CPU), while a single-case receive on an
+	// open, empty channel returns without taking a lock.
+	if isClosed(ph.end) || isClosed(ph.stopReq) {
 		return true
-	case <-ph.stopReq:
+	}
+	return !now.Before(ph.endAt)
+}
+
+// isClosed says whether c is closed (the channels here are only ever
+// closed, never sent on); a nil channel is never closed.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
 		return true
 	default:
-		return !now.Before(ph.endAt)
+		return false
 	}
 }
 
@@ -461,16 +472,14 @@ func (ph *phases) waitDue(t time.Time) bool {
 			return false
 		}
 	}
-	select {
-	case <-ph.stopped:
-		return false
-	case <-ph.stopReq:
-		return false
-	case <-ph.hard.Done():
-		return false
-	default:
-		return true
-	}
+	return !ph.stoppedNow()
+}
+
+// stoppedNow says whether the scenario was stopped (Stop, the Scheduler's
+// stop request, or a hard stop), without blocking and without a
+// multi-channel select (see endedAt).
+func (ph *phases) stoppedNow() bool {
+	return isClosed(ph.stopped) || isClosed(ph.stopReq) || isClosed(ph.hard.Done())
 }
 
 func (sc *scenario) warnOnce(msg string) {
