@@ -254,7 +254,7 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			var tlsVersion string
 			var tlsState *tls.ConnectionState
 			if secure {
-				tc, err := c.h1Handshake(nc, u.Hostname(), deadline)
+				tc, err := c.tlsHandshake(nc, u.Hostname(), deadline, h1Protos)
 				tlsDone := time.Now()
 				gotConn = tlsDone
 				if err != nil {
@@ -335,28 +335,6 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		}
 		return conn.cc, c.finish(res, rq, resp, hdr, data)
 	}
-}
-
-// h1Handshake runs the TLS handshake on a new connection with the VU's TLS
-// settings (as net/http's Transport would: SNI and verification for host),
-// offering only HTTP/1.1 by ALPN.
-func (c *client) h1Handshake(nc net.Conn, host string, deadline time.Time) (*tls.Conn, error) {
-	conf := c.transport.TLSClientConfig.Clone()
-	if conf.ServerName == "" {
-		conf.ServerName = host
-	}
-	conf.NextProtos = []string{"http/1.1"}
-	ctx := c.withTLSHost(context.Background(), host)
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	tc := tls.Client(nc, conf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, err
-	}
-	return tc, nil
 }
 
 // h1Fail records an error; past the request's deadline it is a timeout
