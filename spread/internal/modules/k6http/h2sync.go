@@ -971,192 +971,232 @@ func (h *h2Conn) readOne() (timedOut bool, err error) {
 func (h *h2Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		s := h.streams[f.StreamID]
-		if s == nil {
-			return nil // a stream we gave up on (timeout, reset)
-		}
-		if s.firstByte.IsZero() {
-			s.firstByte = time.Now()
-		}
-		if s.gotResp {
-			// Trailers: k6 does not expose them; they must end the stream.
-			if !f.StreamEnded() {
-				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol)}
-			}
-			s.ended = true
-			return nil
-		}
-		if f.Truncated {
-			s.err = fmt.Errorf("http2: response header list larger than %d bytes", h2MaxHeaderList)
-			return nil
-		}
-		status := f.PseudoValue("status")
-		code, err := strconv.Atoi(status)
-		if err != nil || len(status) != 3 {
-			s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: fmt.Errorf("malformed :status %q", status)}
-			return nil
-		}
-		if code >= 100 && code < 200 {
-			return nil // interim response (100 Continue, 103 Early Hints)
-		}
-		s.gotResp = true
-		fields := f.RegularFields()
-		hdr := make(http.Header, len(fields))
-		vals := make([]string, len(fields)) // one allocation for every header's value slice
-		for i, hf := range fields {
-			k := h.canonical(hf.Name)
-			if prev, ok := hdr[k]; ok {
-				hdr[k] = append(prev[:len(prev):len(prev)], hf.Value) // a repeated name: its own slice
-				continue
-			}
-			vals[i] = hf.Value
-			hdr[k] = vals[i : i+1 : i+1]
-		}
-		resp := &http.Response{StatusCode: code, Status: statusLine(code, status), Proto: "HTTP/2.0", ProtoMajor: 2,
-			Header: hdr, ContentLength: -1}
-		if cl := hdr.Get("Content-Length"); cl != "" {
-			if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-				resp.ContentLength = n
-			}
-		}
-		if f.StreamEnded() {
-			s.ended = true
-			resp.Body = http.NoBody
-		} else {
-			resp.Body = h2Body{s}
-		}
-		s.resp = resp
-		return nil
+		return h.onHeaders(f)
 	case *http2.DataFrame:
-		h.mu.Lock()
-		h.recvUsed += int64(f.Length)
-		update := int64(0)
-		if h.recvUsed >= h2ConnWindow/2 {
-			update, h.recvUsed = h.recvUsed, 0
-		}
-		if s := h.streams[f.StreamID]; s != nil && s.err == nil {
-			if !s.gotResp {
-				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: errors.New("DATA before HEADERS")}
-			} else {
-				s.buf = append(s.buf, f.Data()...)
-				s.consumed += int64(f.Length) - int64(len(f.Data())) // padding: given back with the data
-				if f.StreamEnded() {
-					s.ended = true
-				}
-			}
-		}
-		h.mu.Unlock()
-		if update > 0 {
-			h.write(func() error { return h.fr.WriteWindowUpdate(0, uint32(update)) })
-		}
-		return nil
+		return h.onData(f)
 	case *http2.RSTStreamFrame:
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		s := h.streams[f.StreamID]
-		if s == nil || s.ended || s.err != nil {
-			return nil // after a complete response (NO_ERROR: it need not read our body)
-		}
-		se := h2StreamError{StreamID: s.id, Code: uint32(f.ErrCode)}
-		if f.ErrCode == http2.ErrCodeRefusedStream {
-			s.err = errH2Unprocessed{se}
-		} else {
-			s.err = se
-		}
-		delete(h.streams, s.id)
-		return nil
+		return h.onRSTStream(f)
 	case *http2.SettingsFrame:
-		if f.IsAck() {
-			return nil
-		}
-		var tableSize uint32
-		var tableSet bool
-		h.mu.Lock()
-		err := f.ForeachSetting(func(st http2.Setting) error {
-			switch st.ID {
-			case http2.SettingMaxFrameSize:
-				h.maxFrame = st.Val
-			case http2.SettingInitialWindowSize:
-				delta := int64(st.Val) - h.initSendWin
-				h.initSendWin = int64(st.Val)
-				for _, s := range h.streams {
-					s.sendWin += delta
-				}
-			case http2.SettingHeaderTableSize:
-				tableSize, tableSet = st.Val, true
-			case http2.SettingMaxHeaderListSize:
-				h.maxHeaderList = st.Val
-			case http2.SettingMaxConcurrentStreams:
-				h.maxStreams = max(st.Val, 1)
-			}
-			return nil
-		})
-		h.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		h.write(func() error {
-			if tableSet {
-				h.enc.SetMaxDynamicTableSize(tableSize)
-			}
-			return h.fr.WriteSettingsAck()
-		})
-		return nil
+		return h.onSettings(f)
 	case *http2.PingFrame:
-		if f.IsAck() {
-			return nil
-		}
-		data := f.Data
-		h.write(func() error { return h.fr.WritePing(true, data) })
-		return nil
+		return h.onPing(f)
 	case *http2.WindowUpdateFrame:
-		// A window above 2^31-1 is a flow-control error (RFC 9113 6.9.1):
-		// of the connection for stream 0, else of the stream.
-		const maxWindow = 1<<31 - 1
-		h.mu.Lock()
-		if f.StreamID == 0 {
-			h.sendWin += int64(f.Increment)
-			over := h.sendWin > maxWindow
-			h.mu.Unlock()
-			if over {
-				h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeFlowControl, nil) })
-				return http2ConnectionError(http2.ErrCodeFlowControl)
-			}
-			return nil
-		}
-		var over uint32
-		if s := h.streams[f.StreamID]; s != nil {
-			s.sendWin += int64(f.Increment)
-			if s.sendWin > maxWindow && s.err == nil {
-				s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeFlowControl)}
-				delete(h.streams, s.id)
-				over = s.id
-			}
-		}
-		h.mu.Unlock()
-		if over != 0 {
-			h.write(func() error { return h.fr.WriteRSTStream(over, http2.ErrCodeFlowControl) })
-		}
-		return nil
+		return h.onWindowUpdate(f)
 	case *http2.GoAwayFrame:
-		h.mu.Lock()
-		h.goAway, h.goAwayID, h.goAwayEC = true, f.LastStreamID, f.ErrCode
-		for id, s := range h.streams {
-			if id > f.LastStreamID && s.err == nil && !s.gotResp {
-				s.err = errH2Unprocessed{http2GoAwayError{LastStreamID: f.LastStreamID, ErrCode: uint32(f.ErrCode), DebugData: string(f.DebugData())}}
-				delete(h.streams, id)
-			}
-		}
-		h.mu.Unlock()
-		return nil
+		return h.onGoAway(f)
 	case *http2.PushPromiseFrame:
-		// We sent ENABLE_PUSH=0: a push is a protocol error.
-		h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeProtocol, nil) })
-		return http2ConnectionError(http2.ErrCodeProtocol)
+		return h.onPushPromise(f)
 	}
 	return nil
+}
+
+// onHeaders: the response's HEADERS (or trailers) to its stream.
+func (h *h2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.streams[f.StreamID]
+	if s == nil {
+		return nil // a stream we gave up on (timeout, reset)
+	}
+	if s.firstByte.IsZero() {
+		s.firstByte = time.Now()
+	}
+	if s.gotResp {
+		// Trailers: k6 does not expose them; they must end the stream.
+		if !f.StreamEnded() {
+			s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol)}
+		}
+		s.ended = true
+		return nil
+	}
+	if f.Truncated {
+		s.err = fmt.Errorf("http2: response header list larger than %d bytes", h2MaxHeaderList)
+		return nil
+	}
+	status := f.PseudoValue("status")
+	code, err := strconv.Atoi(status)
+	if err != nil || len(status) != 3 {
+		s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: fmt.Errorf("malformed :status %q", status)}
+		return nil
+	}
+	if code >= 100 && code < 200 {
+		return nil // interim response (100 Continue, 103 Early Hints)
+	}
+	s.gotResp = true
+	fields := f.RegularFields()
+	hdr := make(http.Header, len(fields))
+	vals := make([]string, len(fields)) // one allocation for every header's value slice
+	for i, hf := range fields {
+		k := h.canonical(hf.Name)
+		if prev, ok := hdr[k]; ok {
+			hdr[k] = append(prev[:len(prev):len(prev)], hf.Value) // a repeated name: its own slice
+			continue
+		}
+		vals[i] = hf.Value
+		hdr[k] = vals[i : i+1 : i+1]
+	}
+	resp := &http.Response{StatusCode: code, Status: statusLine(code, status), Proto: "HTTP/2.0", ProtoMajor: 2,
+		Header: hdr, ContentLength: -1}
+	if cl := hdr.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			resp.ContentLength = n
+		}
+	}
+	if f.StreamEnded() {
+		s.ended = true
+		resp.Body = http.NoBody
+	} else {
+		resp.Body = h2Body{s}
+	}
+	s.resp = resp
+	return nil
+}
+
+// onData: DATA to its stream, a connection WINDOW_UPDATE once half the window is used.
+func (h *h2Conn) onData(f *http2.DataFrame) error {
+	h.mu.Lock()
+	h.recvUsed += int64(f.Length)
+	update := int64(0)
+	if h.recvUsed >= h2ConnWindow/2 {
+		update, h.recvUsed = h.recvUsed, 0
+	}
+	if s := h.streams[f.StreamID]; s != nil && s.err == nil {
+		if !s.gotResp {
+			s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeProtocol), Cause: errors.New("DATA before HEADERS")}
+		} else {
+			s.buf = append(s.buf, f.Data()...)
+			s.consumed += int64(f.Length) - int64(len(f.Data())) // padding: given back with the data
+			if f.StreamEnded() {
+				s.ended = true
+			}
+		}
+	}
+	h.mu.Unlock()
+	if update > 0 {
+		h.write(func() error { return h.fr.WriteWindowUpdate(0, uint32(update)) })
+	}
+	return nil
+}
+
+// onRSTStream: a reset ends its stream (REFUSED_STREAM: retried as unprocessed).
+func (h *h2Conn) onRSTStream(f *http2.RSTStreamFrame) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.streams[f.StreamID]
+	if s == nil || s.ended || s.err != nil {
+		return nil // after a complete response (NO_ERROR: it need not read our body)
+	}
+	se := h2StreamError{StreamID: s.id, Code: uint32(f.ErrCode)}
+	if f.ErrCode == http2.ErrCodeRefusedStream {
+		s.err = errH2Unprocessed{se}
+	} else {
+		s.err = se
+	}
+	delete(h.streams, s.id)
+	return nil
+}
+
+// onSettings: the peer's SETTINGS applied and acknowledged.
+func (h *h2Conn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var tableSize uint32
+	var tableSet bool
+	h.mu.Lock()
+	err := f.ForeachSetting(func(st http2.Setting) error {
+		switch st.ID {
+		case http2.SettingMaxFrameSize:
+			h.maxFrame = st.Val
+		case http2.SettingInitialWindowSize:
+			delta := int64(st.Val) - h.initSendWin
+			h.initSendWin = int64(st.Val)
+			for _, s := range h.streams {
+				s.sendWin += delta
+			}
+		case http2.SettingHeaderTableSize:
+			tableSize, tableSet = st.Val, true
+		case http2.SettingMaxHeaderListSize:
+			h.maxHeaderList = st.Val
+		case http2.SettingMaxConcurrentStreams:
+			h.maxStreams = max(st.Val, 1)
+		}
+		return nil
+	})
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	h.write(func() error {
+		if tableSet {
+			h.enc.SetMaxDynamicTableSize(tableSize)
+		}
+		return h.fr.WriteSettingsAck()
+	})
+	return nil
+}
+
+// onPing: a PING answered.
+func (h *h2Conn) onPing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	data := f.Data
+	h.write(func() error { return h.fr.WritePing(true, data) })
+	return nil
+}
+
+// onWindowUpdate: more send window for the connection or a stream.
+func (h *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	// A window above 2^31-1 is a flow-control error (RFC 9113 6.9.1):
+	// of the connection for stream 0, else of the stream.
+	const maxWindow = 1<<31 - 1
+	h.mu.Lock()
+	if f.StreamID == 0 {
+		h.sendWin += int64(f.Increment)
+		over := h.sendWin > maxWindow
+		h.mu.Unlock()
+		if over {
+			h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeFlowControl, nil) })
+			return http2ConnectionError(http2.ErrCodeFlowControl)
+		}
+		return nil
+	}
+	var over uint32
+	if s := h.streams[f.StreamID]; s != nil {
+		s.sendWin += int64(f.Increment)
+		if s.sendWin > maxWindow && s.err == nil {
+			s.err = h2StreamError{StreamID: s.id, Code: uint32(http2.ErrCodeFlowControl)}
+			delete(h.streams, s.id)
+			over = s.id
+		}
+	}
+	h.mu.Unlock()
+	if over != 0 {
+		h.write(func() error { return h.fr.WriteRSTStream(over, http2.ErrCodeFlowControl) })
+	}
+	return nil
+}
+
+// onGoAway: streams above the last one the server will process fail as unprocessed (retried).
+func (h *h2Conn) onGoAway(f *http2.GoAwayFrame) error {
+	h.mu.Lock()
+	h.goAway, h.goAwayID, h.goAwayEC = true, f.LastStreamID, f.ErrCode
+	for id, s := range h.streams {
+		if id > f.LastStreamID && s.err == nil && !s.gotResp {
+			s.err = errH2Unprocessed{http2GoAwayError{LastStreamID: f.LastStreamID, ErrCode: uint32(f.ErrCode), DebugData: string(f.DebugData())}}
+			delete(h.streams, id)
+		}
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// onPushPromise: a push is refused: we sent ENABLE_PUSH=0.
+func (h *h2Conn) onPushPromise(f *http2.PushPromiseFrame) error {
+	// We sent ENABLE_PUSH=0: a push is a protocol error.
+	h.write(func() error { return h.fr.WriteGoAway(0, http2.ErrCodeProtocol, nil) })
+	return http2ConnectionError(http2.ErrCodeProtocol)
 }
 
 // statusLines are net/http's Response.Status strings ("200 OK") for the
