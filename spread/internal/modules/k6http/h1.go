@@ -222,13 +222,12 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		rq.header.Get("Idempotency-Key") != "" || rq.header.Get("X-Idempotency-Key") != ""
 	slack := deadlineSlack(rq.timeout)
 	for attempt := 0; ; attempt++ {
-		var connectStart, connectDone time.Time
-		var tlsHandshaking time.Duration
+		var ph h1Phases
 		conn := c.h1.get(poolKey)
 		reused := conn != nil
 		// A pooled connection is handed over at once: its blocked phase
 		// is the pool lookup, not worth a clock read (~100 ns here).
-		gotConn := res.Start
+		ph.gotConn = res.Start
 		if reused {
 			conn.setDeadline(deadline, slack)
 			if !replayable && !conn.alive() {
@@ -237,45 +236,11 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			}
 		}
 		if conn == nil {
-			var nc *countingConn
-			var err error
-			nc, connectStart, err = c.dialDeadline(addr, deadline)
-			connectDone = time.Now()
-			if err != nil {
-				if connectStart.IsZero() {
-					connectStart = connectDone // failed before connecting (DNS)
-				}
-				res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart)}
-				c.h1Fail(res, err, deadline)
-				return nil, ""
+			var failed *countingConn
+			var ok bool
+			if conn, failed, ok = c.h1Dial(addr, u, secure, deadline, slack, res, &ph); !ok {
+				return failed, ""
 			}
-			gotConn = connectDone
-			var rw io.ReadWriter = nc
-			var tlsVersion string
-			var tlsState *tls.ConnectionState
-			if secure {
-				tc, err := c.tlsHandshake(nc, u.Hostname(), deadline, h1Protos)
-				tlsDone := time.Now()
-				gotConn = tlsDone
-				if err != nil {
-					_ = nc.Close()
-					res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart),
-						TLSHandshaking: tlsDone.Sub(connectDone)}
-					c.h1Fail(res, err, deadline)
-					return nc, ""
-				}
-				tlsHandshaking = tlsDone.Sub(connectDone)
-				st := tc.ConnectionState()
-				rw, tlsVersion, tlsState = tc, tlsVersionName(st.Version), &st
-			}
-			conn = &h1Conn{cc: nc, rw: rw, tlsVersion: tlsVersion, tlsState: tlsState}
-			if sc, ok := nc.Conn.(syscallConn); ok {
-				conn.raw, _ = sc.SyscallConn()
-			}
-			if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-				conn.remoteIP, conn.port = a.IP.String(), a.Port
-			}
-			conn.setDeadline(deadline, slack)
 		}
 		res.RemoteIP, res.RemotePort = conn.remoteIP, conn.port
 		res.TLSVersion, res.TLSState = conn.tlsVersion, conn.tlsState
@@ -291,14 +256,14 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 			if reused && attempt == 0 && replayable && staleConnError(err) {
 				continue // the server closed the idle connection: redial once
 			}
-			res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, time.Now())
+			res.Timings = h1Timings(res.Start, ph.connectStart, ph.connectDone, ph.gotConn, wrote, firstByte, time.Now())
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
 		resp, lazy, err := readH1Response(br, method)
 		if err != nil {
 			conn.close()
-			res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, time.Now())
+			res.Timings = h1Timings(res.Start, ph.connectStart, ph.connectDone, ph.gotConn, wrote, firstByte, time.Now())
 			c.h1Fail(res, err, deadline)
 			return conn.cc, ""
 		}
@@ -309,8 +274,8 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		data, readErr := readBody(resp, hdr, rq)
 		end := time.Now()
 		res.End = end // the samples' time: no clock read of their own
-		res.Timings = h1Timings(res.Start, connectStart, connectDone, gotConn, wrote, firstByte, end)
-		res.Timings.TLSHandshaking = tlsHandshaking
+		res.Timings = h1Timings(res.Start, ph.connectStart, ph.connectDone, ph.gotConn, wrote, firstByte, end)
+		res.Timings.TLSHandshaking = ph.tlsHandshaking
 		res.Proto = resp.Proto
 		if secure {
 			c.sawHost(u.Host)
@@ -335,6 +300,59 @@ func (c *client) h1RoundTrip(deadline time.Time, rq *request, res *httpkit.Resul
 		}
 		return conn.cc, c.finish(res, rq, resp, hdr, data)
 	}
+}
+
+// h1Phases are the connection phases of one attempt (a pooled connection
+// has only gotConn: the request's start).
+type h1Phases struct {
+	connectStart, connectDone, gotConn time.Time
+	tlsHandshaking                     time.Duration
+}
+
+// h1Dial opens a new connection to addr, over TLS for https, recording its
+// phases in ph. On failure the error and the timings so far are in res,
+// and the connection whose bytes count is returned (nil before connecting).
+func (c *client) h1Dial(addr string, u *url.URL, secure bool, deadline time.Time, slack time.Duration, res *httpkit.Result, ph *h1Phases) (*h1Conn, *countingConn, bool) {
+	nc, connectStart, err := c.dialDeadline(addr, deadline)
+	connectDone := time.Now()
+	ph.connectStart, ph.connectDone = connectStart, connectDone
+	if err != nil {
+		if connectStart.IsZero() {
+			connectStart = connectDone // failed before connecting (DNS)
+			ph.connectStart = connectStart
+		}
+		res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart)}
+		c.h1Fail(res, err, deadline)
+		return nil, nil, false
+	}
+	ph.gotConn = connectDone
+	var rw io.ReadWriter = nc
+	var tlsVersion string
+	var tlsState *tls.ConnectionState
+	if secure {
+		tc, err := c.tlsHandshake(nc, u.Hostname(), deadline, h1Protos)
+		tlsDone := time.Now()
+		ph.gotConn = tlsDone
+		if err != nil {
+			_ = nc.Close()
+			res.Timings = httpkit.Timings{Blocked: connectStart.Sub(res.Start), Connecting: connectDone.Sub(connectStart),
+				TLSHandshaking: tlsDone.Sub(connectDone)}
+			c.h1Fail(res, err, deadline)
+			return nil, nc, false
+		}
+		ph.tlsHandshaking = tlsDone.Sub(connectDone)
+		st := tc.ConnectionState()
+		rw, tlsVersion, tlsState = tc, tlsVersionName(st.Version), &st
+	}
+	conn := &h1Conn{cc: nc, rw: rw, tlsVersion: tlsVersion, tlsState: tlsState}
+	if sc, ok := nc.Conn.(syscallConn); ok {
+		conn.raw, _ = sc.SyscallConn()
+	}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		conn.remoteIP, conn.port = a.IP.String(), a.Port
+	}
+	conn.setDeadline(deadline, slack)
+	return conn, nil, true
 }
 
 // h1Fail records an error; past the request's deadline it is a timeout
