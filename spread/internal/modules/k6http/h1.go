@@ -28,16 +28,16 @@ import (
 // which is most of a load generator's cost on keep-alive connections, and
 // it gives exact phase timings without httptrace. Parsing stays net/http's
 // (http.ReadResponse), so bodies, chunking and Connection handling follow
-// the standard library. HTTPS (HTTP/2 by ALPN, or HTTP/1.1) keeps using
-// net/http's Transport.
+// the standard library. HTTPS goes to the HTTP/2 client (h2sync.go), which
+// hands a connection that negotiated HTTP/1.1 by ALPN back to this one.
 
 // The same client also runs HTTP/1.1 over TLS when HTTP/2 is switched off
 // (GODEBUG=http2client=0, k6's documented way to force HTTP/1.1 on
 // https): the TLS handshake is crypto/tls's, done here on the VU's
 // goroutine, and the request then goes as on a cleartext connection
 // (issue 17: net/http's two goroutines per connection cost 2-3x the client
-// CPU of wrk over https). With HTTP/2 allowed, https stays on net/http's
-// Transport, which negotiates h2 by ALPN.
+// CPU of wrk over https). With HTTP/2 allowed, https goes to the HTTP/2
+// client (h2sync.go; SPREAD_K6HTTP_H2=nethttp: net/http's Transport).
 
 // h1Conn is one keep-alive connection of a VU.
 //
